@@ -1,0 +1,339 @@
+//! The `segface` command: convert checkpoints, parse images, describe models, benchmark, fetch.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use segface::export::{export_mobilenet, ExportOptions};
+use segface::weights::Weights;
+use segface::{arch, classes, fetch, postprocess, sha256_hex, ImageView, Model};
+
+#[derive(Parser)]
+#[command(name = "segface", version, about = "SegFace face parsing on CPUs (19 CelebAMask-HQ classes)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert a reference checkpoint (model_299.pt or .safetensors) into an ONNX model.
+    Convert {
+        checkpoint: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Input resolution R (multiple of 32).
+        #[arg(long, default_value_t = 512)]
+        resolution: usize,
+    },
+    /// Parse a face image into a label map (8-bit PNG, pixel value = class index).
+    Parse {
+        image: PathBuf,
+        /// ONNX model; defaults to the one installed by `segface fetch mobilenet-celeba-512`.
+        #[arg(short, long)]
+        model: Option<PathBuf>,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Also write a colour overlay of the classes on the image.
+        #[arg(long)]
+        overlay: Option<PathBuf>,
+        /// Print a JSON summary (per-class pixel counts) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Describe a model: classes, resolution, normalisation, variant, hashes.
+    Info { model: PathBuf },
+    /// Measure load time, latency, FPS and peak memory.
+    Bench {
+        /// ONNX model; without it, the MobileNetV3 architecture with seeded weights is built in
+        /// memory (speed does not depend on weight values).
+        #[arg(short, long)]
+        model: Option<PathBuf>,
+        #[arg(long, default_value_t = 512)]
+        resolution: usize,
+        #[arg(long, default_value_t = 10)]
+        iters: usize,
+        /// Image to parse (default: a synthetic 640x480 frame).
+        #[arg(long)]
+        image: Option<PathBuf>,
+    },
+    /// Download a published checkpoint, verify, convert and install it.
+    Fetch {
+        /// Name from the manifest, e.g. mobilenet-celeba-512.
+        name: String,
+        /// Download from this address instead of the manifest's (a mirror or local server).
+        #[arg(long)]
+        url: Option<String>,
+        /// Expected SHA-256 of the download (overrides the manifest's pin).
+        #[arg(long)]
+        sha256: Option<String>,
+        /// Install the converted model here instead of the default location.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+type CliResult = Result<(), String>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Convert { checkpoint, output, resolution } => convert_file(&checkpoint, &output, resolution),
+        Command::Parse { image, model, output, overlay, json } => {
+            parse(&image, model, &output, overlay.as_deref(), json)
+        }
+        Command::Info { model } => info(&model),
+        Command::Bench { model, resolution, iters, image } => {
+            bench(model.as_deref(), resolution, iters, image.as_deref())
+        }
+        Command::Fetch { name, url, sha256, output } => fetch_model(&name, url, sha256, output),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Reads a checkpoint in the reference's torch format or as safetensors.
+fn read_weights(path: &Path) -> Result<Weights, String> {
+    let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
+    if is_safetensors {
+        Weights::from_safetensors_file(path).map_err(err)
+    } else {
+        segface::checkpoint::read_torch_checkpoint(path).map_err(err)
+    }
+}
+
+fn convert_file(checkpoint: &Path, output: &Path, resolution: usize) -> CliResult {
+    let started = Instant::now();
+    eprintln!("reading {}", checkpoint.display());
+    let bytes = std::fs::read(checkpoint).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
+    let source_sha256 = sha256_hex(&bytes);
+    drop(bytes);
+    let weights = read_weights(checkpoint)?;
+    eprintln!("exporting {} weights at resolution {resolution}", weights.len());
+    let onnx =
+        export_mobilenet(&weights, &ExportOptions { resolution, source_sha256: Some(source_sha256.clone()) })
+            .map_err(err)?;
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(output, &onnx).map_err(|e| format!("{}: {e}", output.display()))?;
+    eprintln!(
+        "wrote {} ({:.1} MB, source sha256 {source_sha256}) in {:.1} s",
+        output.display(),
+        onnx.len() as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn default_model() -> Result<PathBuf, String> {
+    let path = fetch::installed_path("mobilenet-celeba-512");
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "no model given and none installed at {}: run `segface fetch mobilenet-celeba-512`, or `segface convert model_299.pt -o model.onnx` and pass `-m model.onnx`",
+            path.display()
+        ))
+    }
+}
+
+fn load_rgb(path: &Path) -> Result<image::RgbImage, String> {
+    let img = image::open(path).map_err(|e| format!("cannot decode {}: {e}", path.display()))?;
+    Ok(img.to_rgb8())
+}
+
+fn parse(
+    image_path: &Path,
+    model: Option<PathBuf>,
+    output: &Path,
+    overlay: Option<&Path>,
+    json: bool,
+) -> CliResult {
+    let model_path = match model {
+        Some(m) => m,
+        None => default_model()?,
+    };
+    let model = Model::load(&model_path).map_err(err)?;
+    let rgb = load_rgb(image_path)?;
+    let (w, h) = rgb.dimensions();
+    let view = ImageView::rgb(rgb.as_raw(), w, h).map_err(err)?;
+    let mut session = model.session().map_err(err)?;
+    let started = Instant::now();
+    let labels = session.parse(&view).map_err(err)?;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+    image::GrayImage::from_raw(w, h, labels.labels.clone())
+        .expect("label map size")
+        .save(output)
+        .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+    if let Some(path) = overlay {
+        let blended = postprocess::overlay(rgb.as_raw(), &labels.labels);
+        image::RgbImage::from_raw(w, h, blended)
+            .expect("overlay size")
+            .save(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let names = &model.info().classes;
+    let counts = postprocess::class_counts(&labels.labels, names.len());
+    let total = (w as u64 * h as u64) as f64;
+    if json {
+        let classes: Vec<serde_json::Value> = names
+            .iter()
+            .zip(&counts)
+            .enumerate()
+            .map(|(i, (name, &n))| {
+                serde_json::json!({"index": i, "name": name, "pixels": n, "fraction": n as f64 / total})
+            })
+            .collect();
+        let summary = serde_json::json!({
+            "image": image_path.display().to_string(),
+            "width": w, "height": h,
+            "model": model_path.display().to_string(),
+            "resolution": model.info().resolution,
+            "elapsed_ms": elapsed_ms,
+            "classes": classes,
+        });
+        println!("{}", serde_json::to_string_pretty(&summary).map_err(err)?);
+    } else {
+        println!("{} ({w}x{h}) parsed in {elapsed_ms:.0} ms", image_path.display());
+        for (i, (name, &n)) in names.iter().zip(&counts).enumerate() {
+            if n > 0 {
+                println!("{i:>3} {name:<12} {n:>9} px {:>6.2} %", 100.0 * n as f64 / total);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn info(path: &Path) -> CliResult {
+    let started = Instant::now();
+    let model = Model::load(path).map_err(err)?;
+    let info = model.info();
+    println!("model:        {}", path.display());
+    println!("variant:      {}", info.variant);
+    println!("resolution:   {0}x{0}", info.resolution);
+    println!("mean:         {:?}", info.mean);
+    println!("std:          {:?}", info.std);
+    println!("model sha256: {}", info.model_sha256);
+    println!("source sha256: {}", info.source_sha256.as_deref().unwrap_or("(not recorded)"));
+    println!("load time:    {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
+    println!("classes ({}):", info.classes.len());
+    for (i, name) in info.classes.iter().enumerate() {
+        let description =
+            classes::CELEBA_DESCRIPTIONS.get(i).filter(|_| info.classes.len() == 19).copied().unwrap_or("");
+        println!("  {i:>3} {name:<12} {description}");
+    }
+    Ok(())
+}
+
+/// Peak resident memory of this process in MB (Linux), if known.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let idx = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[idx]
+}
+
+/// A deterministic 640x480 test frame (smooth colour gradients).
+fn synthetic_frame() -> image::RgbImage {
+    image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x / 3) as u8, (y / 2) as u8, ((x + y) / 5) as u8]))
+}
+
+fn bench(model_path: Option<&Path>, resolution: usize, iters: usize, image_path: Option<&Path>) -> CliResult {
+    let iters = iters.max(1);
+    let started = Instant::now();
+    let (model, source) = match model_path {
+        Some(path) => (Model::load(path).map_err(err)?, path.display().to_string()),
+        None => {
+            let weights = Weights::seeded(&arch::mobilenet_keys(arch::CELEBA_NUM_CLASSES), 1);
+            let onnx = export_mobilenet(&weights, &ExportOptions { resolution, source_sha256: None })
+                .map_err(err)?;
+            (Model::from_bytes(&onnx).map_err(err)?, "MobileNetV3 SegFace, seeded weights".to_string())
+        }
+    };
+    let load_ms = started.elapsed().as_secs_f64() * 1e3;
+    let frame = match image_path {
+        Some(p) => load_rgb(p)?,
+        None => synthetic_frame(),
+    };
+    let (w, h) = frame.dimensions();
+    let view = ImageView::rgb(frame.as_raw(), w, h).map_err(err)?;
+    let mut session = model.session().map_err(err)?;
+    let mut labels = vec![0u8; (w * h) as usize];
+    let first = Instant::now();
+    session.parse_into(&view, &mut labels, w as usize).map_err(err)?;
+    let first_ms = first.elapsed().as_secs_f64() * 1e3;
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t = Instant::now();
+        session.parse_into(&view, &mut labels, w as usize).map_err(err)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let median = percentile(&times, 0.5);
+    println!("model:              {source}");
+    println!("resolution:         {0}x{0}, frame {w}x{h}, 1 thread", model.info().resolution);
+    println!("load:               {load_ms:.0} ms (load to first result {:.0} ms)", load_ms + first_ms);
+    println!("latency median:     {median:.1} ms over {iters} runs");
+    println!("latency p90:        {:.1} ms", percentile(&times, 0.9));
+    println!("fps (median):       {:.2}", 1000.0 / median);
+    match peak_rss_mb() {
+        Some(mb) => println!("peak memory (RSS):  {mb:.0} MB"),
+        None => println!("peak memory (RSS):  unknown on this platform"),
+    }
+    Ok(())
+}
+
+fn fetch_model(
+    name: &str,
+    url: Option<String>,
+    sha256: Option<String>,
+    output: Option<PathBuf>,
+) -> CliResult {
+    let entry = fetch::manifest_entry(name).map_err(err)?;
+    let url = url.unwrap_or(entry.url.clone());
+    let expected = sha256.or(entry.sha256.clone());
+    let output = output.unwrap_or_else(|| fetch::installed_path(name));
+    let checkpoint = output.with_extension("pt");
+    eprintln!("{}", entry.note);
+    eprintln!("downloading {url} (about {:.0} MB)", entry.approx_size_bytes as f64 / 1e6);
+    let mut last_percent = u64::MAX;
+    let digest = fetch::download(&url, &checkpoint, expected.as_deref(), |received, total| {
+        let total = total.unwrap_or(entry.approx_size_bytes).max(1);
+        let percent = (received * 100 / total).min(100);
+        if percent / 10 != last_percent / 10 {
+            eprintln!("  {percent:>3} % ({:.1} MB)", received as f64 / 1e6);
+            last_percent = percent;
+        }
+    })
+    .map_err(|e| {
+        format!(
+            "{e}\nIf you obtained model_299.pt another way, convert it with:\n  segface convert model_299.pt -o {} --resolution {}",
+            output.display(),
+            entry.resolution
+        )
+    })?;
+    match &expected {
+        Some(_) => eprintln!("sha256 {digest} (matches the pinned hash)"),
+        None => eprintln!("sha256 {digest} (no hash pinned in the manifest yet: record this one)"),
+    }
+    convert_file(&checkpoint, &output, entry.resolution)?;
+    let _ = std::fs::remove_file(&checkpoint);
+    println!("installed {}", output.display());
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! Everything after the backbone: MLP fusion, the two-way transformer, the upscaler and the
+//! hypernetwork head, emitted for a fixed resolution.
+//!
+//! Two exact rewrites make the graph cheaper than the reference's while computing the same
+//! function (up to float rounding):
+//! - Fusion: `linear_c.i` and the matching 256-column slice of `linear_fuse` are both linear and
+//!   commute with bilinear upsampling (whose weights sum to one, so biases pass through), so
+//!   their product runs at each tap's own resolution and only 256 channels are upsampled.
+//!   Upsampling is two small matrix products (rows, then columns) instead of a Resize op.
+//! - Constants: the positional encoding and block 0's self-attention + norm1 (which only see the
+//!   class tokens) are computed at export.
+
+use crate::arch::{self, DEPTH, EMBED_DIM, LN2D_EPS, LN_EPS, NUM_HEADS};
+use crate::error::Result;
+use crate::export::constants::{self, Mat};
+use crate::export::graph::GraphBuilder;
+use crate::weights::Weights;
+
+struct Head<'a> {
+    g: &'a mut GraphBuilder,
+    w: &'a Weights,
+}
+
+impl Head<'_> {
+    fn constant_of(&mut self, key: &str) -> Result<String> {
+        let t = self.w.get(key)?;
+        Ok(self.g.constant(key, &t.shape, &t.data))
+    }
+
+    /// `x @ W^T + b` for a torch Linear `prefix` on rank-2 `x`.
+    fn linear(&mut self, prefix: &str, x: &str) -> Result<String> {
+        let w = self.w.get(&format!("{prefix}.weight"))?;
+        let (out, inp) = (w.shape[0], w.shape[1]);
+        let mut wt = vec![0f32; w.data.len()];
+        for o in 0..out {
+            for i in 0..inp {
+                wt[i * out + o] = w.data[o * inp + i];
+            }
+        }
+        let wt = self.g.constant(&format!("{prefix}.wT"), &[inp, out], &wt);
+        let b = self.constant_of(&format!("{prefix}.bias"))?;
+        let y = self.g.matmul(x, &wt);
+        Ok(self.g.add(&y, &b))
+    }
+
+    fn layer_norm(&mut self, prefix: &str, x: &str) -> Result<String> {
+        let scale = self.constant_of(&format!("{prefix}.weight"))?;
+        let bias = self.constant_of(&format!("{prefix}.bias"))?;
+        Ok(self.g.layer_norm(x, &scale, &bias, LN_EPS))
+    }
+
+    /// SAM attention: project, split into 8 heads, softmax(q k^T / sqrt(head_dim)) v, merge,
+    /// project out. `q`, `k`, `v` are rank-2 (rows, 256).
+    fn attention(&mut self, prefix: &str, q: &str, k: &str, v: &str, rows: (usize, usize)) -> Result<String> {
+        let internal = self.w.get(&format!("{prefix}.q_proj.weight"))?.shape[0];
+        let head_dim = internal / NUM_HEADS;
+        let (nq, nk) = rows;
+        let q = self.linear(&format!("{prefix}.q_proj"), q)?;
+        let k = self.linear(&format!("{prefix}.k_proj"), k)?;
+        let v = self.linear(&format!("{prefix}.v_proj"), v)?;
+        let q = self.g.reshape(&q, &[nq, NUM_HEADS, head_dim]);
+        let q = self.g.transpose(&q, &[1, 0, 2]);
+        let k = self.g.reshape(&k, &[nk, NUM_HEADS, head_dim]);
+        let k = self.g.transpose(&k, &[1, 2, 0]);
+        let v = self.g.reshape(&v, &[nk, NUM_HEADS, head_dim]);
+        let v = self.g.transpose(&v, &[1, 0, 2]);
+        let logits = self.g.matmul(&q, &k);
+        let scale = self.g.scalar("sqrt_head_dim", (head_dim as f32).sqrt());
+        let logits = self.g.div(&logits, &scale);
+        let probs = self.g.softmax_last_axis(&logits);
+        let out = self.g.matmul(&probs, &v);
+        let out = self.g.transpose(&out, &[1, 0, 2]);
+        let out = self.g.reshape(&out, &[nq, internal]);
+        self.linear(&format!("{prefix}.out_proj"), &out)
+    }
+
+    fn mlp(&mut self, prefix: &str, x: &str) -> Result<String> {
+        let h = self.linear(&format!("{prefix}.lin1"), x)?;
+        let h = self.g.relu(&h);
+        self.linear(&format!("{prefix}.lin2"), &h)
+    }
+
+    /// Exact GELU: x * 0.5 * (1 + erf(x / sqrt 2)).
+    fn gelu(&mut self, x: &str) -> String {
+        let inv_sqrt2 = self.g.scalar("inv_sqrt2", std::f32::consts::FRAC_1_SQRT_2);
+        let half = self.g.scalar("half", 0.5);
+        let one = self.g.scalar("one", 1.0);
+        let scaled = self.g.mul(x, &inv_sqrt2);
+        let erf = self.g.op("Erf", &[&scaled], vec![]);
+        let erf1 = self.g.add(&erf, &one);
+        let xh = self.g.mul(x, &half);
+        self.g.mul(&xh, &erf1)
+    }
+
+    /// Per-pixel LayerNorm over channels of an NCHW map (LayerNorm2d, biased variance).
+    fn layer_norm_2d(&mut self, prefix: &str, x: &str, channels: usize) -> Result<String> {
+        let mean = self.g.reduce_mean_axis1(x);
+        let centred = self.g.sub(x, &mean);
+        let squared = self.g.mul(&centred, &centred);
+        let var = self.g.reduce_mean_axis1(&squared);
+        let eps = self.g.scalar("ln2d_eps", LN2D_EPS);
+        let var = self.g.add(&var, &eps);
+        let std = self.g.op("Sqrt", &[&var], vec![]);
+        let normed = self.g.div(&centred, &std);
+        let w = self.w.get(&format!("{prefix}.weight"))?.data.clone();
+        let b = self.w.get(&format!("{prefix}.bias"))?.data.clone();
+        let w = self.g.constant(&format!("{prefix}.w"), &[1, channels, 1, 1], &w);
+        let b = self.g.constant(&format!("{prefix}.b"), &[1, channels, 1, 1], &b);
+        let scaled = self.g.mul(&normed, &w);
+        Ok(self.g.add(&scaled, &b))
+    }
+}
+
+/// Fused `linear_c.i` then its `linear_fuse` slice: a (256, C_i) 1x1 conv with bias.
+fn fused_projection(w: &Weights, tap: usize) -> Result<(Vec<f32>, Vec<f32>, usize)> {
+    let wc = w.get(&format!("linear_c.{tap}.proj.weight"))?;
+    let bc = &w.get(&format!("linear_c.{tap}.proj.bias"))?.data;
+    let fuse = w.get("linear_fuse.weight")?;
+    let in_ch = wc.shape[1];
+    let fuse_in = fuse.shape[1];
+    // The concatenation is [tap3, tap2, tap1, tap0]: tap i feeds input slot 3 - i.
+    let slot = (3 - tap) * EMBED_DIM;
+    let mut weight = vec![0f32; EMBED_DIM * in_ch];
+    let mut bias = vec![0f32; EMBED_DIM];
+    for o in 0..EMBED_DIM {
+        let f = &fuse.data[o * fuse_in + slot..o * fuse_in + slot + EMBED_DIM];
+        for c in 0..in_ch {
+            let mut acc = 0f64;
+            for (m, fm) in f.iter().enumerate() {
+                acc += *fm as f64 * wc.data[m * in_ch + c] as f64;
+            }
+            weight[o * in_ch + c] = acc as f32;
+        }
+        bias[o] = f.iter().zip(bc).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>() as f32;
+    }
+    Ok((weight, bias, in_ch))
+}
+
+/// The class tokens T0, (num_classes, 256), in output-channel order.
+fn class_tokens(w: &Weights, num_classes: usize) -> Result<Mat> {
+    let mut data = Vec::with_capacity(num_classes * EMBED_DIM);
+    for name in arch::token_names(num_classes) {
+        data.extend_from_slice(&w.get(&arch::token_key(&name))?.data);
+    }
+    Ok(Mat::new(num_classes, EMBED_DIM, data))
+}
+
+fn projections<'w>(w: &'w Weights, prefix: &str) -> Result<[(&'w [f32], &'w [f32]); 4]> {
+    let get = |p: &str| -> Result<(&'w [f32], &'w [f32])> {
+        Ok((
+            w.get(&format!("{prefix}.{p}.weight"))?.data.as_slice(),
+            w.get(&format!("{prefix}.{p}.bias"))?.data.as_slice(),
+        ))
+    };
+    Ok([get("q_proj")?, get("k_proj")?, get("v_proj")?, get("out_proj")?])
+}
+
+/// Emits the head on the four taps; the output (1, num_classes, R, R) is named `output`.
+pub fn segface_head(
+    g: &mut GraphBuilder,
+    w: &Weights,
+    taps: &[String; 4],
+    resolution: usize,
+    num_classes: usize,
+    output: &str,
+) -> Result<()> {
+    let h0 = resolution / 4;
+    let tokens = h0 * h0;
+    let mut head = Head { g, w };
+
+    // Fusion at each tap's resolution, then upsampling of 256 channels to the stride-4 grid.
+    let mut fused: Option<String> = None;
+    for (i, tap) in taps.iter().enumerate() {
+        let (weight, bias, in_ch) = fused_projection(w, i)?;
+        let wc = head.g.constant(&format!("fuse{i}.w"), &[EMBED_DIM, in_ch, 1, 1], &weight);
+        let bc = head.g.constant(&format!("fuse{i}.b"), &[EMBED_DIM], &bias);
+        let mut y = head.g.conv(tap, &wc, &bc, 1, 1, 1);
+        let size = resolution >> (2 + i);
+        if size != h0 {
+            let up = constants::bilinear_matrix(size, h0);
+            let mut up_t = vec![0f32; up.data.len()];
+            for r in 0..h0 {
+                for c in 0..size {
+                    up_t[c * h0 + r] = up.data[r * size + c];
+                }
+            }
+            let cols = head.g.constant(&format!("upsample{i}.cols"), &[size, h0], &up_t);
+            let rows = head.g.constant(&format!("upsample{i}.rows"), &[h0, size], &up.data);
+            y = head.g.matmul(&y, &cols);
+            y = head.g.matmul(&rows, &y);
+        }
+        fused = Some(match fused {
+            None => y,
+            Some(acc) => head.g.add(&acc, &y),
+        });
+    }
+    let fused = fused.expect("four taps");
+
+    // Image tokens K (N, 256), row-major over the grid, and their positional encoding P.
+    let k = head.g.reshape(&fused, &[EMBED_DIM, tokens]);
+    let mut keys = head.g.transpose(&k, &[1, 0]);
+    let pe =
+        constants::positional_encoding(&w.get("pe_layer.positional_encoding_gaussian_matrix")?.data, h0, h0);
+    let pe = head.g.constant("image_pe", &[tokens, EMBED_DIM], &pe.data);
+
+    let t0 = class_tokens(w, num_classes)?;
+    let t0_name = head.g.constant("class_tokens", &[num_classes, EMBED_DIM], &t0.data);
+    let rows_t2i = (num_classes, tokens);
+    let rows_i2t = (tokens, num_classes);
+
+    // Block 0's self-attention sees only T0 (no residual, no PE): a constant.
+    let l0 = "face_decoder.transformer.layers.0";
+    let q0 = constants::attention(&t0, &t0, &t0, projections(w, &format!("{l0}.self_attn"))?);
+    let q0 = q0.layer_norm(
+        &w.get(&format!("{l0}.norm1.weight"))?.data,
+        &w.get(&format!("{l0}.norm1.bias"))?.data,
+        LN_EPS,
+    );
+    let mut queries = head.g.constant("block0_queries", &[num_classes, EMBED_DIM], &q0.data);
+
+    for layer in 0..DEPTH {
+        let p = format!("face_decoder.transformer.layers.{layer}");
+        if layer > 0 {
+            let q_pe = head.g.add(&queries, &t0_name);
+            let sa = head.attention(
+                &format!("{p}.self_attn"),
+                &q_pe,
+                &q_pe,
+                &queries,
+                (num_classes, num_classes),
+            )?;
+            let q = head.g.add(&queries, &sa);
+            queries = head.layer_norm(&format!("{p}.norm1"), &q)?;
+        }
+        let q_pe = head.g.add(&queries, &t0_name);
+        let k_pe = head.g.add(&keys, &pe);
+        let t2i = head.attention(&format!("{p}.cross_attn_token_to_image"), &q_pe, &k_pe, &keys, rows_t2i)?;
+        let q = head.g.add(&queries, &t2i);
+        queries = head.layer_norm(&format!("{p}.norm2"), &q)?;
+        let mlp = head.mlp(&format!("{p}.mlp"), &queries)?;
+        let q = head.g.add(&queries, &mlp);
+        queries = head.layer_norm(&format!("{p}.norm3"), &q)?;
+        let q_pe = head.g.add(&queries, &t0_name);
+        let i2t =
+            head.attention(&format!("{p}.cross_attn_image_to_token"), &k_pe, &q_pe, &queries, rows_i2t)?;
+        let k = head.g.add(&keys, &i2t);
+        keys = head.layer_norm(&format!("{p}.norm4"), &k)?;
+    }
+    let t = "face_decoder.transformer";
+    let q_pe = head.g.add(&queries, &t0_name);
+    let k_pe = head.g.add(&keys, &pe);
+    let fin = head.attention(&format!("{t}.final_attn_token_to_image"), &q_pe, &k_pe, &keys, rows_t2i)?;
+    let q = head.g.add(&queries, &fin);
+    let queries = head.layer_norm(&format!("{t}.norm_final_attn"), &q)?;
+
+    // Upscaler: (N, 256) -> (1, 256, H0, W0) -> ConvT -> LN2d -> GELU -> ConvT -> GELU.
+    let [up0, up1] = arch::UPSCALE_CHANNELS;
+    let map = head.g.transpose(&keys, &[1, 0]);
+    let map = head.g.reshape(&map, &[1, EMBED_DIM, h0, h0]);
+    let u = "face_decoder.output_upscaling";
+    let wt = head.constant_of(&format!("{u}.0.weight"))?;
+    let bt = head.constant_of(&format!("{u}.0.bias"))?;
+    let x = head.g.conv_transpose_2x2(&map, &wt, &bt);
+    let x = head.layer_norm_2d(&format!("{u}.1"), &x, up0)?;
+    let x = head.gelu(&x);
+    let wt = head.constant_of(&format!("{u}.3.weight"))?;
+    let bt = head.constant_of(&format!("{u}.3.bias"))?;
+    let x = head.g.conv_transpose_2x2(&x, &wt, &bt);
+    let upscaled = head.gelu(&x);
+    let upscaled = head.g.reshape(&upscaled, &[up1, resolution * resolution]);
+
+    // Shared hypernetwork MLP on the refined tokens, then one dot product per class and pixel.
+    let m = "face_decoder.output_hypernetwork_mlps.layers";
+    let h = head.linear(&format!("{m}.0"), &queries)?;
+    let h = head.g.relu(&h);
+    let h = head.linear(&format!("{m}.1"), &h)?;
+    let h = head.g.relu(&h);
+    let h = head.linear(&format!("{m}.2"), &h)?;
+    let logits = head.g.matmul(&h, &upscaled);
+    let shape = [1, num_classes, resolution, resolution];
+    let reshaped = head.g.reshape(&logits, &shape);
+    head.g.op_into("Identity", &[&reshaped], vec![], output);
+    Ok(())
+}

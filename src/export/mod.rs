@@ -1,0 +1,88 @@
+//! Export: named reference weights -> an ONNX model of the MobileNetV3 SegFace variant for one
+//! fixed resolution, with BatchNorm folded, input-independent parts precomputed, every shape
+//! concrete and the facts a runtime needs in `metadata_props`.
+
+mod backbone;
+pub(crate) mod constants;
+mod graph;
+mod head;
+
+use prost::Message;
+use tract_onnx::pb::{ModelProto, OperatorSetIdProto, StringStringEntryProto};
+
+use crate::arch::{self, CELEBA_NUM_CLASSES};
+use crate::classes::CELEBA_CLASSES;
+use crate::error::{Error, Result};
+use crate::metadata::{self, MetaKey};
+use crate::preprocess::{IMAGENET_MEAN, IMAGENET_STD};
+use crate::weights::Weights;
+
+/// Name of the graph input, (1, 3, R, R) float32, normalised RGB.
+pub const INPUT_NAME: &str = "image";
+/// Name of the graph output, (1, C, R, R) float32 logits.
+pub const OUTPUT_NAME: &str = "logits";
+/// The variant this exporter builds.
+pub const VARIANT: &str = "segface-mobilenetv3-large";
+const OPSET: i64 = 17;
+const IR_VERSION: i64 = 8;
+
+/// What to export.
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    /// Input resolution R: a multiple of 32, at least 64.
+    pub resolution: usize,
+    /// SHA-256 (hex) of the checkpoint the weights came from, recorded in the metadata.
+    pub source_sha256: Option<String>,
+}
+
+pub fn check_resolution(resolution: usize) -> Result<()> {
+    if !(64..=2048).contains(&resolution) || !resolution.is_multiple_of(32) {
+        return Err(Error::invalid_argument(format!(
+            "resolution {resolution} is not supported: use a multiple of 32 between 64 and 2048"
+        )));
+    }
+    Ok(())
+}
+
+/// Builds the ONNX model and returns its serialized bytes.
+pub fn export_mobilenet(weights: &Weights, options: &ExportOptions) -> Result<Vec<u8>> {
+    Ok(build_model(weights, options)?.encode_to_vec())
+}
+
+pub fn build_model(weights: &Weights, options: &ExportOptions) -> Result<ModelProto> {
+    let r = options.resolution;
+    check_resolution(r)?;
+    weights.check_against(&arch::mobilenet_keys(CELEBA_NUM_CLASSES))?;
+    let mut g = graph::GraphBuilder::default();
+    let taps = backbone::mobilenet_v3_taps(&mut g, weights, INPUT_NAME)?;
+    head::segface_head(&mut g, weights, &taps, r, CELEBA_NUM_CLASSES, OUTPUT_NAME)?;
+    let graph = g.into_graph(
+        "segface",
+        vec![graph::value_info(INPUT_NAME, &[1, 3, r, r])],
+        vec![graph::value_info(OUTPUT_NAME, &[1, CELEBA_NUM_CLASSES, r, r])],
+    );
+    let floats = |v: &[f32; 3]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",");
+    let mut props = vec![
+        (MetaKey::FormatVersion, metadata::FORMAT_VERSION.to_string()),
+        (MetaKey::Variant, VARIANT.to_string()),
+        (MetaKey::Classes, CELEBA_CLASSES.join(",")),
+        (MetaKey::Resolution, r.to_string()),
+        (MetaKey::Mean, floats(&IMAGENET_MEAN)),
+        (MetaKey::Std, floats(&IMAGENET_STD)),
+    ];
+    if let Some(sha) = &options.source_sha256 {
+        props.push((MetaKey::SourceSha256, sha.clone()));
+    }
+    Ok(ModelProto {
+        ir_version: IR_VERSION,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
+        producer_name: "segface".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph: Some(graph),
+        metadata_props: props
+            .into_iter()
+            .map(|(k, value)| StringStringEntryProto { key: k.as_str().to_string(), value })
+            .collect(),
+        ..Default::default()
+    })
+}

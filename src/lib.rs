@@ -1,0 +1,33 @@
+//! segface: SegFace face parsing (19 CelebAMask-HQ classes) on phone and embedded CPUs.
+//!
+//! Data flows one way: image -> [`preprocess`] -> engine ([`Session`], tract) -> [`postprocess`]
+//! -> labels. [`Model`] and [`Session`] are the one safe API; the C ABI ([`ffi`]) and the CLI are
+//! thin shells over it. Converting the reference's checkpoints ([`export`], feature `convert`)
+//! produces the ONNX files the runtime loads.
+
+pub mod arch;
+#[cfg(feature = "convert")]
+pub mod checkpoint;
+pub mod classes;
+mod error;
+pub mod export;
+#[cfg(feature = "fetch")]
+pub mod fetch;
+pub mod ffi;
+pub mod image_view;
+pub mod metadata;
+mod model;
+pub mod postprocess;
+pub mod preprocess;
+pub mod resize;
+mod session;
+pub mod weights;
+
+pub use error::{Error, ErrorKind, Result};
+pub use image_view::{ImageView, PixelFormat};
+pub use metadata::ModelInfo;
+pub use model::{sha256_hex, Model};
+pub use session::{LabelMap, Session};
+
+/// The crate version, as the C ABI reports it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,169 @@
+//! A loaded model: the ONNX graph typed for its fixed input shape, optimised once by tract, plus
+//! its description. Immutable and cheap to clone; share it between threads and give each thread
+//! (or camera stream) its own `Session`.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::Arc;
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tract_onnx::pb::{self, type_proto, ModelProto};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::internal::DimLike;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::metadata::{self, ModelInfo};
+use crate::session::Session;
+
+pub(crate) type Plan = TypedRunnableModel;
+
+#[derive(Clone)]
+pub struct Model {
+    inner: Arc<ModelInner>,
+}
+
+pub(crate) struct ModelInner {
+    pub(crate) plan: Arc<Plan>,
+    pub(crate) info: ModelInfo,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").field("info", &self.inner.info).finish()
+    }
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Concrete dims of a graph input or output, `None` for symbolic ones.
+fn declared_dims(info: &pb::ValueInfoProto) -> Vec<Option<usize>> {
+    let Some(type_proto::Value::TensorType(t)) = info.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return Vec::new();
+    };
+    let Some(shape) = &t.shape else { return Vec::new() };
+    shape
+        .dim
+        .iter()
+        .map(|d| match d.value {
+            Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) if v > 0 => Some(v as usize),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The input resolution: from our metadata, else from the declared (1, 3, R, R) input.
+fn input_resolution(proto: &ModelProto, props: &HashMap<String, String>) -> Result<usize> {
+    let graph = proto.graph.as_ref().ok_or_else(|| Error::invalid_model("the ONNX model has no graph"))?;
+    let initializers: std::collections::HashSet<&str> =
+        graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs: Vec<&pb::ValueInfoProto> =
+        graph.input.iter().filter(|i| !initializers.contains(i.name.as_str())).collect();
+    if inputs.len() != 1 {
+        return Err(Error::invalid_model(format!(
+            "a SegFace model has one image input, this one has {}",
+            inputs.len()
+        )));
+    }
+    let dims = declared_dims(inputs[0]);
+    let from_graph = match dims.as_slice() {
+        [_, Some(3), Some(h), Some(w)] if h == w => Some(*h),
+        [_, Some(3), _, _] | [] => None,
+        other => {
+            return Err(Error::invalid_model(format!(
+                "input `{}` has shape {other:?}, expected (1, 3, R, R)",
+                inputs[0].name
+            )))
+        }
+    };
+    let from_meta = props.get(metadata::MetaKey::Resolution.as_str()).and_then(|r| r.parse::<usize>().ok());
+    from_graph.or(from_meta).filter(|r| (1..=4096).contains(r)).ok_or_else(|| {
+        Error::invalid_model(
+            "the model's input resolution is neither declared in its input shape nor in its metadata",
+        )
+    })
+}
+
+impl Model {
+    /// Loads an ONNX file. For a model without SegFace metadata (a PyTorch export of the
+    /// reference), class names are read from `<file>.classes.txt` (one per line) when present.
+    pub fn load(path: impl AsRef<Path>) -> Result<Model> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
+        let mut sidecar = path.as_os_str().to_owned();
+        sidecar.push(".classes.txt");
+        let classes = match std::fs::read_to_string(&sidecar) {
+            Ok(text) => {
+                Some(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+            }
+            Err(_) => None,
+        };
+        Self::from_bytes_with_classes(&bytes, classes)
+    }
+
+    /// Loads an ONNX model from memory (copied; the caller may free `bytes` afterwards).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
+        Self::from_bytes_with_classes(bytes, None)
+    }
+
+    fn from_bytes_with_classes(bytes: &[u8], classes: Option<Vec<String>>) -> Result<Model> {
+        // tract may panic on some malformed graphs; a model file must never take the app down.
+        catch_unwind(AssertUnwindSafe(|| Self::build(bytes, classes))).unwrap_or_else(|_| {
+            Err(Error::invalid_model("the model file could not be loaded (the engine rejected its graph)"))
+        })
+    }
+
+    fn build(bytes: &[u8], classes: Option<Vec<String>>) -> Result<Model> {
+        let proto = ModelProto::decode(bytes).map_err(|e| {
+            Error::invalid_model(format!("not an ONNX model (protobuf decoding failed: {e})"))
+        })?;
+        let props: HashMap<String, String> =
+            proto.metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
+        let r = input_resolution(&proto, &props)?;
+        let invalid = |context: &str, e: TractError| Error::engine(ErrorKind::InvalidModel, context, e);
+        let typed = tract_onnx::onnx()
+            .model_for_proto_model(&proto)
+            .map_err(|e| invalid("cannot read the ONNX graph", e))?
+            .with_input_fact(0, f32::fact([1, 3, r, r]).into())
+            .map_err(|e| invalid("cannot fix the input shape", e))?
+            .into_optimized()
+            .map_err(|e| invalid("cannot optimise the graph for this input shape", e))?;
+        if typed.output_outlets().map_err(|e| invalid("no outputs", e))?.len() != 1 {
+            return Err(Error::invalid_model("a SegFace model has exactly one output (the logits)"));
+        }
+        let out_fact = typed.output_fact(0).map_err(|e| invalid("no output", e))?;
+        let out_shape: Vec<Option<usize>> = out_fact.shape.iter().map(|d| d.to_usize().ok()).collect();
+        let num_classes = match out_shape.as_slice() {
+            [Some(1), Some(c), Some(h), Some(w)] if *h == r && *w == r && (1..=255).contains(c) => *c,
+            _ => {
+                return Err(Error::invalid_model(format!(
+                    "the output has shape {:?}, expected (1, classes, {r}, {r}) with at most 255 classes",
+                    out_fact.shape
+                )))
+            }
+        };
+        if out_fact.datum_type != f32::datum_type() {
+            return Err(Error::invalid_model("the output logits are not float32"));
+        }
+        let info = metadata::describe(&props, r, num_classes, classes, sha256_hex(bytes))?;
+        let plan = typed.into_runnable().map_err(|e| invalid("cannot plan the graph", e))?;
+        Ok(Model { inner: Arc::new(ModelInner { plan, info }) })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.inner.info
+    }
+
+    /// A new inference session (per-thread / per-stream state and scratch buffers).
+    pub fn session(&self) -> Result<Session> {
+        Session::new(self.clone())
+    }
+
+    pub(crate) fn inner(&self) -> &ModelInner {
+        &self.inner
+    }
+}

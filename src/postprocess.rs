@@ -1,0 +1,176 @@
+//! Logits -> labels at the caller's image size, and what people look at: a colour overlay and a
+//! per-class pixel count.
+//!
+//! The label of an output pixel is the argmax over all classes of the logits bilinearly
+//! resampled (half-pixel centres, as PyTorch `align_corners=False`) to that pixel. Resampling the
+//! logits before the argmax gives smooth boundaries at the image's resolution; resampling the
+//! R x R label map instead would give blocky, nearest-neighbour edges. Ties go to the lowest
+//! class index, as torch's argmax.
+
+use crate::classes::palette_color;
+
+/// One axis of a half-pixel bilinear resampling: for each output index, the two source indices
+/// and the weight of the second.
+#[derive(Default)]
+struct AxisTaps {
+    lo: Vec<usize>,
+    hi: Vec<usize>,
+    frac: Vec<f32>,
+}
+
+impl AxisTaps {
+    fn build(&mut self, input: usize, output: usize) {
+        self.lo.clear();
+        self.hi.clear();
+        self.frac.clear();
+        let scale = input as f32 / output as f32;
+        for dst in 0..output {
+            let src = ((dst as f32 + 0.5) * scale - 0.5).max(0.0);
+            let lo = (src as usize).min(input - 1);
+            self.lo.push(lo);
+            self.hi.push((lo + 1).min(input - 1));
+            self.frac.push(src - lo as f32);
+        }
+    }
+}
+
+/// Logits of one image: `classes` planes of `size x size`, row-major.
+pub struct Logits<'a> {
+    pub data: &'a [f32],
+    pub classes: usize,
+    pub size: usize,
+}
+
+/// A caller's label buffer: `height` rows of `width` bytes, `stride` bytes apart.
+pub struct LabelsMut<'a> {
+    pub data: &'a mut [u8],
+    pub width: usize,
+    pub height: usize,
+    pub stride: usize,
+}
+
+/// Reusable tables for `labels_from_logits`.
+#[derive(Default)]
+pub struct Postprocessor {
+    rows: AxisTaps,
+    cols: AxisTaps,
+    scores: Vec<f32>,
+}
+
+impl Postprocessor {
+    /// Writes into `out` the argmax of `logits` resampled to the output's size.
+    pub fn labels_from_logits(&mut self, logits: Logits, out: LabelsMut) {
+        let Logits { data: logits, classes, size: r } = logits;
+        let LabelsMut { data: labels, width, height, stride } = out;
+        let plane = r * r;
+        debug_assert_eq!(logits.len(), classes * plane);
+        if width == r && height == r {
+            for y in 0..r {
+                let row = &mut labels[y * stride..y * stride + r];
+                for (x, out) in row.iter_mut().enumerate() {
+                    let p = y * r + x;
+                    *out = argmax((0..classes).map(|c| logits[c * plane + p]));
+                }
+            }
+            return;
+        }
+        self.rows.build(r, height);
+        self.cols.build(r, width);
+        self.scores.resize(classes, 0.0);
+        for y in 0..height {
+            let (y0, y1, fy) = (self.rows.lo[y], self.rows.hi[y], self.rows.frac[y]);
+            let row = &mut labels[y * stride..y * stride + width];
+            for (x, out) in row.iter_mut().enumerate() {
+                let (x0, x1, fx) = (self.cols.lo[x], self.cols.hi[x], self.cols.frac[x]);
+                for (c, score) in self.scores.iter_mut().enumerate() {
+                    let l = &logits[c * plane..(c + 1) * plane];
+                    let top = l[y0 * r + x0] * (1.0 - fx) + l[y0 * r + x1] * fx;
+                    let bottom = l[y1 * r + x0] * (1.0 - fx) + l[y1 * r + x1] * fx;
+                    *score = top * (1.0 - fy) + bottom * fy;
+                }
+                *out = argmax(self.scores.iter().copied());
+            }
+        }
+    }
+}
+
+/// Index of the largest value; the first one wins ties.
+fn argmax(values: impl Iterator<Item = f32>) -> u8 {
+    let mut best = (0u8, f32::NEG_INFINITY);
+    for (i, v) in values.enumerate() {
+        if v > best.1 {
+            best = (i as u8, v);
+        }
+    }
+    best.0
+}
+
+/// Blends each non-background pixel of `rgb` (packed RGB8) with its class colour, 50 %.
+pub fn overlay(rgb: &[u8], labels: &[u8]) -> Vec<u8> {
+    let mut out = rgb.to_vec();
+    for (px, &label) in out.chunks_exact_mut(3).zip(labels) {
+        if label != 0 {
+            let color = palette_color(label as usize);
+            for c in 0..3 {
+                px[c] = ((px[c] as u16 + color[c] as u16) / 2) as u8;
+            }
+        }
+    }
+    out
+}
+
+/// The colour image of a label map (each pixel its class colour), packed RGB8.
+pub fn colorize(labels: &[u8]) -> Vec<u8> {
+    labels.iter().flat_map(|&l| palette_color(l as usize)).collect()
+}
+
+/// Pixels per class index.
+pub fn class_counts(labels: &[u8], classes: usize) -> Vec<u64> {
+    let mut counts = vec![0u64; classes.max(1)];
+    for &l in labels {
+        if let Some(c) = counts.get_mut(l as usize) {
+            *c += 1;
+        }
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argmax_prefers_first_on_ties() {
+        assert_eq!(argmax([1.0, 3.0, 3.0, 2.0].into_iter()), 1);
+        assert_eq!(argmax([f32::NAN, 0.5].into_iter()), 1);
+    }
+
+    #[test]
+    fn upsampled_labels_follow_the_interpolated_boundary() {
+        // Two classes on a 2x2 grid: class 1 wins in the right column only.
+        let logits = [1.0, 0.0, 1.0, 0.0, /* class 1 */ 0.0, 1.0, 0.0, 1.0];
+        let mut post = Postprocessor::default();
+        let mut labels = vec![9u8; 4 * 4];
+        post.labels_from_logits(
+            Logits { data: &logits, classes: 2, size: 2 },
+            LabelsMut { data: &mut labels, width: 4, height: 4, stride: 4 },
+        );
+        for row in labels.chunks(4) {
+            // Columns 0-1 sit left of the midpoint, 2-3 right of it.
+            assert_eq!(row, &[0, 0, 1, 1]);
+        }
+    }
+
+    #[test]
+    fn strided_output_leaves_padding_untouched() {
+        // A 1x1 logit map of 2 classes spread over a 2x2 image whose rows are 3 bytes apart.
+        let logits = [0.2, 0.7];
+        let mut post = Postprocessor::default();
+        let mut labels = vec![7u8; 2 * 3];
+        post.labels_from_logits(
+            Logits { data: &logits, classes: 2, size: 1 },
+            LabelsMut { data: &mut labels, width: 2, height: 2, stride: 3 },
+        );
+        assert_eq!(labels, vec![1, 1, 7, 1, 1, 7]);
+    }
+}

@@ -1,0 +1,43 @@
+//! Image -> model tensor, as the reference evaluates: the whole image resized to R x R with
+//! antialiased bicubic exactly as PIL (see `resize`; skipped when already R x R), scaled to
+//! [0, 1], normalised per channel, laid out NCHW.
+
+use crate::error::Result;
+use crate::image_view::ImageView;
+use crate::resize::BicubicResizer;
+
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// Reusable buffers, so a steady stream of same-sized frames allocates nothing here.
+#[derive(Default)]
+pub struct Preprocessor {
+    rgb: Vec<u8>,
+    resized: Vec<u8>,
+    resizer: BicubicResizer,
+}
+
+impl Preprocessor {
+    /// The R x R RGB8 image the model sees.
+    pub fn resize_rgb(&mut self, image: &ImageView, resolution: usize) -> Result<&[u8]> {
+        image.write_rgb(&mut self.rgb);
+        let (w, h) = (image.width(), image.height());
+        if w as usize == resolution && h as usize == resolution {
+            return Ok(&self.rgb);
+        }
+        self.resizer.resize_rgb(&self.rgb, w as usize, h as usize, &mut self.resized, resolution, resolution);
+        Ok(&self.resized)
+    }
+}
+
+/// Writes `(rgb / 255 - mean) / std` of an R x R RGB8 image into `out` as (3, R, R).
+pub fn normalize_into(rgb: &[u8], mean: &[f32; 3], std: &[f32; 3], out: &mut [f32]) {
+    let plane = rgb.len() / 3;
+    debug_assert_eq!(out.len(), rgb.len());
+    for (p, px) in rgb.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            // Same float32 steps as ToTensor then Normalize.
+            out[c * plane + p] = (px[c] as f32 / 255.0 - mean[c]) / std[c];
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The `segface` command end to end: convert, info, parse (labels PNG, overlay, JSON), bench,
+//! and fetch against a local HTTP server.
+#![cfg(feature = "cli")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+use segface::ImageView;
+
+fn segface(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_segface"))
+        .args(args)
+        .env("SEGFACE_HOME", scratch("segface_home"))
+        .output()
+        .unwrap()
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "segface failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn convert_info_parse_round_trip() {
+    let dir = scratch("cli_round_trip");
+    let model = dir.join("model.onnx");
+    ok(&segface(&["convert", s(&checkpoint_path()), "-o", s(&model), "--resolution", "256"]));
+    // The converted file is byte-identical to the library's export of the same checkpoint.
+    assert_eq!(std::fs::read(&model).unwrap(), onnx_256());
+
+    let info = ok(&segface(&["info", s(&model)]));
+    assert!(info.contains("resolution:   256x256"), "{info}");
+    assert!(info.contains("segface-mobilenetv3-large"), "{info}");
+    assert!(info.contains(" 14 hair"), "{info}");
+    let source = segface::sha256_hex(&std::fs::read(checkpoint_path()).unwrap());
+    assert!(info.contains(&source), "{info}");
+
+    let labels_png = dir.join("labels.png");
+    let overlay_png = dir.join("overlay.png");
+    let json = ok(&segface(&[
+        "parse",
+        s(&astronaut_path()),
+        "-m",
+        s(&model),
+        "-o",
+        s(&labels_png),
+        "--overlay",
+        s(&overlay_png),
+        "--json",
+    ]));
+    let labels = image::open(&labels_png).unwrap();
+    assert_eq!(labels.color(), image::ColorType::L8);
+    let labels = labels.to_luma8();
+    assert_eq!(labels.dimensions(), (512, 512));
+    let img = astronaut_rgb();
+    let expected =
+        model_256().session().unwrap().parse(&ImageView::rgb(img.as_raw(), 512, 512).unwrap()).unwrap();
+    assert_eq!(labels.as_raw(), &expected.labels);
+
+    let overlay = image::open(&overlay_png).unwrap().to_rgb8();
+    assert_eq!(overlay.dimensions(), (512, 512));
+    // Background pixels are the photo's own; others are blended with the palette.
+    for (i, (&label, (o, p))) in
+        expected.labels.iter().zip(overlay.pixels().zip(img.pixels())).enumerate().step_by(97)
+    {
+        if label == 0 {
+            assert_eq!(o, p, "pixel {i}");
+        }
+    }
+
+    let summary: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let classes = summary["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 19);
+    let total: u64 = classes.iter().map(|c| c["pixels"].as_u64().unwrap()).sum();
+    assert_eq!(total, 512 * 512);
+    let counts = segface::postprocess::class_counts(&expected.labels, 19);
+    for (c, n) in classes.iter().zip(counts) {
+        assert_eq!(c["pixels"].as_u64().unwrap(), n);
+    }
+}
+
+#[test]
+fn parse_without_a_model_explains_how_to_get_one() {
+    let out = segface(&["parse", s(&astronaut_path()), "-o", s(&scratch("cli_no_model").join("l.png"))]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("segface fetch mobilenet-celeba-512"), "{err}");
+}
+
+#[test]
+fn bench_runs_the_main_job_with_built_in_weights() {
+    let out = ok(&segface(&["bench", "--resolution", "64", "--iters", "2"]));
+    for needle in ["load:", "latency median:", "latency p90:", "fps (median):", "peak memory (RSS):"] {
+        assert!(out.contains(needle), "{needle} missing in\n{out}");
+    }
+}
+
+/// Serves `body` to `requests` connections on loopback and returns the base URL.
+fn serve(body: Vec<u8>, requests: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let mut stream = stream.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let header = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(header.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn fetch_verifies_converts_and_installs() {
+    let body = std::fs::read(checkpoint_path()).unwrap();
+    let sha = segface::sha256_hex(&body);
+    let base = serve(body, 2);
+    let dir = scratch("cli_fetch");
+    let installed = dir.join("mobilenet-celeba-512.onnx");
+
+    // A pinned hash that differs: refused, nothing installed.
+    let wrong = "0".repeat(64);
+    let out = segface(&[
+        "fetch",
+        "mobilenet-celeba-512",
+        "--url",
+        &format!("{base}/model_299.pt"),
+        "--sha256",
+        &wrong,
+        "-o",
+        s(&installed),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&sha) && err.contains("expected"), "{err}");
+    assert!(!installed.exists());
+
+    // The right hash: downloaded, converted at the manifest's resolution, installed.
+    let out = segface(&[
+        "fetch",
+        "mobilenet-celeba-512",
+        "--url",
+        &format!("{base}/model_299.pt"),
+        "--sha256",
+        &sha,
+        "-o",
+        s(&installed),
+    ]);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("100 %"), "progress shown: {err}");
+    let model = segface::Model::load(&installed).unwrap();
+    assert_eq!(model.info().resolution, 512);
+    assert_eq!(model.info().source_sha256.as_deref(), Some(sha.as_str()));
+}
+
+#[test]
+fn fetch_offline_says_how_to_convert_instead() {
+    // Nothing listens on port 9 of loopback (discard): the download fails at once.
+    let out = segface(&[
+        "fetch",
+        "mobilenet-celeba-512",
+        "--url",
+        "http://127.0.0.1:9/model_299.pt",
+        "-o",
+        s(&scratch("cli_offline").join("m.onnx")),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("segface convert model_299.pt"), "{err}");
+    let out = segface(&["fetch", "no-such-model"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mobilenet-celeba-512"));
+}

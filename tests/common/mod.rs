@@ -1,0 +1,94 @@
+//! Fixtures shared by the integration tests: the reference checkpoint and goldens (copied from
+//! the reference run into tests/fixtures), and the model converted from them once per binary.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use safetensors::SafeTensors;
+use segface::export::{export_mobilenet, ExportOptions};
+use segface::Model;
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures")
+}
+
+pub fn checkpoint_path() -> PathBuf {
+    fixtures().join("mobilenet_seed1").join("checkpoint.pt")
+}
+
+pub fn astronaut_path() -> PathBuf {
+    fixtures().join("images").join("astronaut.png")
+}
+
+/// A directory for files a test writes.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The reference golden tensors at R = 256.
+pub struct Golden {
+    bytes: Vec<u8>,
+}
+
+impl Golden {
+    pub fn load() -> Golden {
+        let path = fixtures().join("mobilenet_seed1").join("golden_r256.safetensors");
+        Golden { bytes: std::fs::read(path).expect("golden file") }
+    }
+    fn view(&self, name: &str) -> (Vec<usize>, Vec<u8>) {
+        let file = SafeTensors::deserialize(&self.bytes).unwrap();
+        let t = file.tensor(name).unwrap_or_else(|_| panic!("golden tensor {name}"));
+        (t.shape().to_vec(), t.data().to_vec())
+    }
+    pub fn f32(&self, name: &str) -> (Vec<usize>, Vec<f32>) {
+        let (shape, raw) = self.view(name);
+        (shape, raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    }
+    pub fn u8(&self, name: &str) -> (Vec<usize>, Vec<u8>) {
+        self.view(name)
+    }
+}
+
+/// The fixture checkpoint converted to ONNX at R = 256 by our converter (once per test binary).
+#[cfg(feature = "convert")]
+pub fn onnx_256() -> &'static [u8] {
+    static ONNX: OnceLock<Vec<u8>> = OnceLock::new();
+    ONNX.get_or_init(|| {
+        let weights = segface::checkpoint::read_torch_checkpoint(&checkpoint_path()).expect("checkpoint");
+        let sha = segface::sha256_hex(&std::fs::read(checkpoint_path()).unwrap());
+        export_mobilenet(&weights, &ExportOptions { resolution: 256, source_sha256: Some(sha) })
+            .expect("export")
+    })
+}
+
+#[cfg(feature = "convert")]
+pub fn model_256() -> &'static Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(|| Model::from_bytes(onnx_256()).expect("model loads"))
+}
+
+/// Writes the R = 256 model to a file and returns its path.
+#[cfg(feature = "convert")]
+pub fn onnx_256_file(dir: &str) -> PathBuf {
+    let path = scratch(dir).join("segface_r256.onnx");
+    std::fs::write(&path, onnx_256()).unwrap();
+    path
+}
+
+pub fn astronaut_rgb() -> image::RgbImage {
+    image::open(astronaut_path()).expect("astronaut.png").to_rgb8()
+}
+
+/// Fraction of equal entries.
+pub fn agreement(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
