@@ -136,6 +136,7 @@ fn fetch_verifies_converts_and_installs() {
     let base = serve(body, 2);
     let dir = scratch("cli_fetch");
     let installed = dir.join("mobilenet-celeba-512.onnx");
+    let _ = std::fs::remove_file(&installed);
 
     // A pinned hash that differs: refused, nothing installed.
     let wrong = "0".repeat(64);

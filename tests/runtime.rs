@@ -98,3 +98,33 @@ fn resolution_512_exports_and_runs() {
     assert_eq!(logits.len(), 19 * 512 * 512);
     assert!(logits.iter().all(|v| v.is_finite()));
 }
+
+/// Our export without its metadata, as a stand-in for a foreign (PyTorch) export.
+fn without_metadata() -> Vec<u8> {
+    use prost::Message;
+    let mut proto = tract_onnx::pb::ModelProto::decode(onnx_256()).unwrap();
+    proto.metadata_props.clear();
+    proto.encode_to_vec()
+}
+
+#[test]
+fn models_without_metadata_use_the_sidecar_or_the_default_classes() {
+    let bare = without_metadata();
+    let model = Model::from_bytes(&bare).unwrap();
+    assert_eq!(model.info().resolution, 256, "taken from the declared input shape");
+    assert_eq!(model.info().variant, "unknown");
+    assert_eq!(model.info().classes, segface::classes::CELEBA_CLASSES.map(String::from).to_vec());
+    assert_eq!(model.info().source_sha256, None);
+
+    let dir = scratch("sidecar");
+    let path = dir.join("foreign.onnx");
+    std::fs::write(&path, &bare).unwrap();
+    let names: Vec<String> = (0..19).map(|i| format!("part{i}")).collect();
+    std::fs::write(dir.join("foreign.onnx.classes.txt"), names.join("\n") + "\n").unwrap();
+    assert_eq!(Model::load(&path).unwrap().info().classes, names);
+
+    std::fs::write(dir.join("foreign.onnx.classes.txt"), "a\nb\n").unwrap();
+    let err = Model::load(&path).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidModel);
+    assert!(err.message().contains("2 class names"), "{err}");
+}
