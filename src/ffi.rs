@@ -247,10 +247,18 @@ pub unsafe extern "C" fn segface_model_load_memory(
 /// `*model` must be NULL or a pointer returned by a `segface_model_load_*` call, not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn segface_model_free(model: *mut *mut SegfaceModel) {
+    free_handle(model)
+}
+
+/// Drops the boxed handle behind `*handle` and nulls it; NULL and `*handle == NULL` are no-ops.
+///
+/// # Safety
+/// `*handle` must be NULL or a pointer from `Box::into_raw` not yet freed.
+unsafe fn free_handle<T>(handle: *mut *mut T) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        if !model.is_null() && !(*model).is_null() {
-            drop(Box::from_raw(*model));
-            *model = std::ptr::null_mut();
+        if !handle.is_null() && !(*handle).is_null() {
+            drop(Box::from_raw(*handle));
+            *handle = std::ptr::null_mut();
         }
     }));
 }
@@ -313,12 +321,7 @@ pub unsafe extern "C" fn segface_session_create(
 /// `*session` must be NULL or a live session not in use by another thread.
 #[no_mangle]
 pub unsafe extern "C" fn segface_session_free(session: *mut *mut SegfaceSession) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        if !session.is_null() && !(*session).is_null() {
-            drop(Box::from_raw(*session));
-            *session = std::ptr::null_mut();
-        }
-    }));
+    free_handle(session)
 }
 
 fn image_view<'a>(image: &'a SegfaceImage) -> Result<ImageView<'a>, Failure> {

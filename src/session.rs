@@ -59,7 +59,10 @@ impl Session {
                 "label row stride {labels_stride} is smaller than the image width {w}"
             )));
         }
-        let needed = labels_stride * (h - 1) + w;
+        let needed = labels_stride
+            .checked_mul(h - 1)
+            .and_then(|v| v.checked_add(w))
+            .ok_or_else(|| Error::invalid_argument(format!("label row stride {labels_stride} overflows")))?;
         if labels.len() < needed {
             return Err(Error::new(
                 ErrorKind::BufferTooSmall,

@@ -6,6 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use common::*;
 use segface::ImageView;
@@ -14,14 +15,32 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The directory holding the libsegface.so built for this test run: cargo writes it next to the
-/// test binaries, in `<target>/<profile>/deps` (the copy one level up is only refreshed by
-/// `cargo build`).
+/// The directory holding an up-to-date libsegface.so. `cargo test` builds only the rlib, so the
+/// shared library is built here with `cargo build --lib` for the same profile (a no-op when it is
+/// fresh). Test binaries live in `<target>/<profile>/deps`.
 fn library_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().to_path_buf();
-    assert!(dir.join("libsegface.so").is_file(), "libsegface.so not found in {}", dir.display());
-    dir
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut build = Command::new(cargo);
+            build.args(["build", "--lib", "--manifest-path"]).arg(repo().join("Cargo.toml"));
+            build.env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cargo build --lib");
+            assert!(status.success(), "cargo build --lib failed");
+            assert!(
+                profile_dir.join("libsegface.so").is_file(),
+                "no libsegface.so in {}",
+                profile_dir.display()
+            );
+            profile_dir
+        })
+        .clone()
 }
 
 fn compile(compiler: &str, flags: &[&str], source: &Path, output: &Path) {

@@ -104,7 +104,14 @@ fn parse_without_a_model_explains_how_to_get_one() {
 #[test]
 fn bench_runs_the_main_job_with_built_in_weights() {
     let out = ok(&segface(&["bench", "--resolution", "64", "--iters", "2"]));
-    for needle in ["load:", "latency median:", "latency p90:", "fps (median):", "peak memory (RSS):"] {
+    for needle in [
+        "load:",
+        "latency median:",
+        "latency p90:",
+        "fps (median):",
+        "allocated per parse:",
+        "peak memory (RSS):",
+    ] {
         assert!(out.contains(needle), "{needle} missing in\n{out}");
     }
 }
@@ -129,6 +136,11 @@ fn serve(body: Vec<u8>, requests: usize) -> String {
     format!("http://{addr}")
 }
 
+fn fetch_from(base: &str, sha256: &str, output: &Path) -> Output {
+    let url = format!("{base}/model_299.pt");
+    segface(&["fetch", "mobilenet-celeba-512", "--url", &url, "--sha256", sha256, "-o", s(output)])
+}
+
 #[test]
 fn fetch_verifies_converts_and_installs() {
     let body = std::fs::read(checkpoint_path()).unwrap();
@@ -140,32 +152,14 @@ fn fetch_verifies_converts_and_installs() {
 
     // A pinned hash that differs: refused, nothing installed.
     let wrong = "0".repeat(64);
-    let out = segface(&[
-        "fetch",
-        "mobilenet-celeba-512",
-        "--url",
-        &format!("{base}/model_299.pt"),
-        "--sha256",
-        &wrong,
-        "-o",
-        s(&installed),
-    ]);
+    let out = fetch_from(&base, &wrong, &installed);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&sha) && err.contains("expected"), "{err}");
     assert!(!installed.exists());
 
     // The right hash: downloaded, converted at the manifest's resolution, installed.
-    let out = segface(&[
-        "fetch",
-        "mobilenet-celeba-512",
-        "--url",
-        &format!("{base}/model_299.pt"),
-        "--sha256",
-        &sha,
-        "-o",
-        s(&installed),
-    ]);
+    let out = fetch_from(&base, &sha, &installed);
     ok(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("100 %"), "progress shown: {err}");

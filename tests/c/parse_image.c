@@ -119,6 +119,10 @@ int main(int argc, char **argv) {
     CHECK(segface_parse(session, &image, NULL, labels_len, labels_stride) == SEGFACE_STATUS_ERR_NULL_POINTER);
     CHECK(segface_parse(session, &image, labels, labels_len - 1, labels_stride) == SEGFACE_STATUS_ERR_BUFFER_TOO_SMALL);
     CHECK(segface_parse(session, &image, labels, labels_len, width - 1) == SEGFACE_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(segface_parse(session, &image, labels, labels_len, (size_t)-1) == SEGFACE_STATUS_ERR_INVALID_ARGUMENT);
+    image.row_stride = (size_t)-1;
+    CHECK(segface_parse(session, &image, labels, labels_len, labels_stride) == SEGFACE_STATUS_ERR_INVALID_ARGUMENT);
+    image.row_stride = row_stride;
     /* The last row needs no padding: one byte less than a full last row is too small. */
     image.data_len = row_stride * (height - 1) + (size_t)width * 4 - 1;
     CHECK(segface_parse(session, &image, labels, labels_len, labels_stride) == SEGFACE_STATUS_ERR_BUFFER_TOO_SMALL);

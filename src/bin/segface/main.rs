@@ -1,5 +1,7 @@
 //! The `segface` command: convert checkpoints, parse images, describe models, benchmark, fetch.
 
+mod alloc_stats;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -75,6 +77,9 @@ enum Command {
 }
 
 type CliResult = Result<(), String>;
+
+#[global_allocator]
+static ALLOCATOR: alloc_stats::CountingAllocator = alloc_stats::CountingAllocator;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -256,16 +261,25 @@ fn synthetic_frame() -> image::RgbImage {
 
 fn bench(model_path: Option<&Path>, resolution: usize, iters: usize, image_path: Option<&Path>) -> CliResult {
     let iters = iters.max(1);
-    let started = Instant::now();
-    let (model, source) = match model_path {
-        Some(path) => (Model::load(path).map_err(err)?, path.display().to_string()),
+    let (onnx, source) = match model_path {
+        Some(path) => {
+            (std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?, path.display().to_string())
+        }
         None => {
+            let started = Instant::now();
             let weights = Weights::seeded(&arch::mobilenet_keys(arch::CELEBA_NUM_CLASSES), 1);
             let onnx = export_mobilenet(&weights, &ExportOptions { resolution, source_sha256: None })
                 .map_err(err)?;
-            (Model::from_bytes(&onnx).map_err(err)?, "MobileNetV3 SegFace, seeded weights".to_string())
+            let source = format!(
+                "MobileNetV3 SegFace, seeded weights (exported in memory in {:.0} ms)",
+                started.elapsed().as_secs_f64() * 1e3
+            );
+            (onnx, source)
         }
     };
+    let started = Instant::now();
+    let model = Model::from_bytes(&onnx).map_err(err)?;
+    drop(onnx);
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let frame = match image_path {
         Some(p) => load_rgb(p)?,
@@ -279,11 +293,13 @@ fn bench(model_path: Option<&Path>, resolution: usize, iters: usize, image_path:
     session.parse_into(&view, &mut labels, w as usize).map_err(err)?;
     let first_ms = first.elapsed().as_secs_f64() * 1e3;
     let mut times = Vec::with_capacity(iters);
+    let (allocs_before, bytes_before) = alloc_stats::snapshot();
     for _ in 0..iters {
         let t = Instant::now();
         session.parse_into(&view, &mut labels, w as usize).map_err(err)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
+    let (allocs_after, bytes_after) = alloc_stats::snapshot();
     times.sort_by(|a, b| a.total_cmp(b));
     let median = percentile(&times, 0.5);
     println!("model:              {source}");
@@ -292,6 +308,11 @@ fn bench(model_path: Option<&Path>, resolution: usize, iters: usize, image_path:
     println!("latency median:     {median:.1} ms over {iters} runs");
     println!("latency p90:        {:.1} ms", percentile(&times, 0.9));
     println!("fps (median):       {:.2}", 1000.0 / median);
+    println!(
+        "allocated per parse: {:.1} MB in {} allocations (after warm-up)",
+        (bytes_after - bytes_before) as f64 / iters as f64 / 1e6,
+        (allocs_after - allocs_before) / iters as u64
+    );
     match peak_rss_mb() {
         Some(mb) => println!("peak memory (RSS):  {mb:.0} MB"),
         None => println!("peak memory (RSS):  unknown on this platform"),
