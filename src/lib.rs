@@ -15,6 +15,8 @@ pub mod export;
 pub mod fetch;
 pub mod ffi;
 pub mod image_view;
+#[cfg(feature = "jni")]
+mod jni;
 pub mod metadata;
 mod model;
 pub mod postprocess;

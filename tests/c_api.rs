@@ -4,47 +4,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use common::*;
 use segface::ImageView;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The directory holding an up-to-date libsegface.so. `cargo test` builds only the rlib, so the
-/// shared library is built here with `cargo build --lib` for the same profile (a no-op when it is
-/// fresh). Test binaries live in `<target>/<profile>/deps`.
-fn library_dir() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut build = Command::new(cargo);
-            build.args(["build", "--lib", "--manifest-path"]).arg(repo().join("Cargo.toml"));
-            build.env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                build.arg("--release");
-            }
-            let status = build.status().expect("cargo build --lib");
-            assert!(status.success(), "cargo build --lib failed");
-            assert!(
-                profile_dir.join("libsegface.so").is_file(),
-                "no libsegface.so in {}",
-                profile_dir.display()
-            );
-            profile_dir
-        })
-        .clone()
-}
-
 fn compile(compiler: &str, flags: &[&str], source: &Path, output: &Path) {
-    let lib = library_dir();
+    let lib = shared_library_dir();
     let status = Command::new(compiler)
         .args(flags)
         .args(["-Wall", "-Wextra", "-pedantic", "-Werror", "-I"])
@@ -98,7 +65,7 @@ fn c_program_matches_the_reference_labels() {
 }
 
 #[test]
-fn cpp_program_parses_a_real_image_like_the_rust_api() {
+fn cpp_wrapper_parses_a_real_image_like_the_rust_api() {
     let dir = scratch("cpp_api");
     let model = onnx_256_file("cpp_api");
     let program = dir.join("parse_image_cpp");
@@ -116,21 +83,31 @@ fn cpp_program_parses_a_real_image_like_the_rust_api() {
 }
 
 #[test]
-fn header_compiles_as_strict_c99_and_cpp11() {
+fn headers_compile_as_strict_c99_cpp11_and_cpp17() {
     let dir = scratch("header");
-    let source = dir.join("only_header.c");
+    let c_source = dir.join("only_header.c");
     std::fs::write(
-        &source,
+        &c_source,
         "#include \"segface.h\"\n#include \"segface.h\"\nint main(void) { return SEGFACE_STATUS_OK; }\n",
     )
     .unwrap();
-    for (compiler, std_flag, lang) in [("cc", "-std=c99", "c"), ("c++", "-std=c++11", "c++")] {
+    let hpp_source = dir.join("only_hpp.cpp");
+    std::fs::write(
+        &hpp_source,
+        "#include \"segface.hpp\"\n#include \"segface.hpp\"\nint main() { return 0; }\n",
+    )
+    .unwrap();
+    for (compiler, std_flag, lang, source) in [
+        ("cc", "-std=c99", "c", &c_source),
+        ("c++", "-std=c++11", "c++", &c_source),
+        ("c++", "-std=c++17", "c++", &hpp_source),
+    ] {
         let status = Command::new(compiler)
             .args([std_flag, "-Wall", "-Wextra", "-pedantic", "-Werror", "-x", lang, "-fsyntax-only", "-I"])
             .arg(repo().join("include"))
-            .arg(&source)
+            .arg(source)
             .status()
             .unwrap();
-        assert!(status.success(), "segface.h does not compile with {compiler} {std_flag}");
+        assert!(status.success(), "{} does not compile with {compiler} {std_flag}", source.display());
     }
 }

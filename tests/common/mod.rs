@@ -9,6 +9,41 @@ use safetensors::SafeTensors;
 use segface::export::{export_mobilenet, ExportOptions};
 use segface::Model;
 
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The directory holding an up-to-date libsegface.so with the C ABI and the JNI shim.
+/// `cargo test` builds only the rlib, so the shared library is built here with
+/// `cargo build --lib --features jni` for the same profile (a no-op when it is fresh). Test
+/// binaries live in `<target>/<profile>/deps`.
+pub fn shared_library_dir() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut build = std::process::Command::new(cargo);
+            build
+                .args(["build", "--lib", "--features", "jni", "--manifest-path"])
+                .arg(repo().join("Cargo.toml"));
+            build.env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cargo build --lib");
+            assert!(status.success(), "cargo build --lib failed");
+            assert!(
+                profile_dir.join("libsegface.so").is_file(),
+                "no libsegface.so in {}",
+                profile_dir.display()
+            );
+            profile_dir
+        })
+        .clone()
+}
+
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures")
 }

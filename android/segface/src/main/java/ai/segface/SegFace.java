@@ -1,0 +1,98 @@
+package ai.segface;
+
+import java.nio.ByteBuffer;
+
+/**
+ * SegFace face parsing: every pixel of a face image gets one of the model's classes (19 for the
+ * CelebAMask-HQ models, in the order of {@link #classNames()}).
+ *
+ * <p>Load a model once, then call {@link #parse} per camera frame with direct buffers: no pixels
+ * or labels are copied between Java and native code. An instance is safe to share between
+ * threads (calls are serialised); for parallel parsing use one instance per thread. Close it
+ * (or use try-with-resources) to free the native memory.
+ */
+public final class SegFace implements AutoCloseable {
+    static {
+        System.loadLibrary("segface");
+    }
+
+    private long handle;
+    private final String[] classNames;
+    private final int resolution;
+
+    private SegFace(long handle) {
+        this.handle = handle;
+        this.classNames = nativeClassNames(handle);
+        this.resolution = nativeResolution(handle);
+    }
+
+    /** Loads an ONNX model file made by {@code segface convert}. */
+    public static SegFace load(String path) {
+        if (path == null) throw new IllegalArgumentException("path is null");
+        return new SegFace(nativeLoadPath(path));
+    }
+
+    /** Loads a model from memory (for example an asset read into a buffer); the bytes are copied. */
+    public static SegFace load(ByteBuffer modelBytes) {
+        if (modelBytes == null) throw new IllegalArgumentException("modelBytes is null");
+        ByteBuffer view = modelBytes.duplicate();
+        byte[] bytes = new byte[view.remaining()];
+        view.get(bytes);
+        return new SegFace(nativeLoadBytes(bytes));
+    }
+
+    /**
+     * Parses an RGBA8888 image (for example {@code Bitmap.copyPixelsToBuffer} of an ARGB_8888
+     * bitmap) and writes {@code width * height} class indices, row by row, into {@code labels}.
+     *
+     * @param rgba direct buffer holding {@code height} rows of {@code width} RGBA pixels
+     * @param rowStride bytes from one row to the next, at least {@code width * 4}
+     * @param labels direct buffer of at least {@code width * height} bytes, written from index 0
+     */
+    public synchronized void parse(ByteBuffer rgba, int width, int height, int rowStride, ByteBuffer labels) {
+        long h = liveHandle();
+        if (rgba == null || labels == null) throw new IllegalArgumentException("buffers must not be null");
+        if (!rgba.isDirect() || !labels.isDirect()) {
+            throw new IllegalArgumentException("pixels and labels must be direct ByteBuffers (ByteBuffer.allocateDirect)");
+        }
+        if (rgba == labels) throw new IllegalArgumentException("pixels and labels must be different buffers");
+        if (labels.isReadOnly()) throw new IllegalArgumentException("labels buffer is read-only");
+        nativeParse(h, rgba, width, height, rowStride, labels);
+    }
+
+    /** Class names in label order: label value {@code i} means {@code classNames()[i]}. */
+    public String[] classNames() {
+        return classNames.clone();
+    }
+
+    /** The square input resolution the model runs at. */
+    public int resolution() {
+        return resolution;
+    }
+
+    @Override
+    public synchronized void close() {
+        if (handle != 0) {
+            nativeClose(handle);
+            handle = 0;
+        }
+    }
+
+    private long liveHandle() {
+        if (handle == 0) throw new IllegalStateException("SegFace is closed");
+        return handle;
+    }
+
+    private static native long nativeLoadPath(String path);
+
+    private static native long nativeLoadBytes(byte[] bytes);
+
+    private static native String[] nativeClassNames(long handle);
+
+    private static native int nativeResolution(long handle);
+
+    private static native void nativeParse(
+            long handle, ByteBuffer rgba, int width, int height, int rowStride, ByteBuffer labels);
+
+    private static native void nativeClose(long handle);
+}
