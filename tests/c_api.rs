@@ -10,6 +10,27 @@ use std::process::Command;
 use common::*;
 use segface::ImageView;
 
+/// The C or C++ compiler: `SEGFACE_TEST_CC` / `SEGFACE_TEST_CXX` when cross-testing (e.g.
+/// aarch64-linux-gnu-gcc), else the host's `cc` / `c++`.
+fn compiler(cpp: bool) -> String {
+    let (var, default) = if cpp { ("SEGFACE_TEST_CXX", "c++") } else { ("SEGFACE_TEST_CC", "cc") };
+    std::env::var(var).unwrap_or_else(|_| default.to_string())
+}
+
+/// How to start a compiled program: through `SEGFACE_TEST_RUNNER` (e.g. qemu-aarch64-static)
+/// when cross-testing.
+fn program_command(program: &Path) -> Command {
+    match std::env::var("SEGFACE_TEST_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut words = runner.split_whitespace();
+            let mut command = Command::new(words.next().unwrap());
+            command.args(words).arg(program);
+            command
+        }
+        _ => Command::new(program),
+    }
+}
+
 fn compile(compiler: &str, flags: &[&str], source: &Path, output: &Path) {
     let lib = shared_library_dir();
     let status = Command::new(compiler)
@@ -33,7 +54,7 @@ fn run_program(program: &Path, model: &Path, rgb: &[u8], (width, height): (u32, 
     let input = dir.join(format!("{name}.rgb"));
     std::fs::write(&input, rgb).unwrap();
     let out = dir.join(format!("{name}.labels"));
-    let output = Command::new(program)
+    let output = program_command(program)
         .arg(model)
         .arg(&input)
         .arg(width.to_string())
@@ -54,7 +75,7 @@ fn c_program_matches_the_reference_labels() {
     let dir = scratch("c_api");
     let model = onnx_256_file("c_api");
     let program = dir.join("parse_image_c");
-    compile("cc", &["-std=c99"], &repo().join("tests/c/parse_image.c"), &program);
+    compile(&compiler(false), &["-std=c99"], &repo().join("tests/c/parse_image.c"), &program);
     let golden = Golden::load();
     let (_, rgb) = golden.u8("input_rgb_u8");
     let (_, expected) = golden.u8("labels");
@@ -69,7 +90,7 @@ fn cpp_wrapper_parses_a_real_image_like_the_rust_api() {
     let dir = scratch("cpp_api");
     let model = onnx_256_file("cpp_api");
     let program = dir.join("parse_image_cpp");
-    compile("c++", &["-std=c++17"], &repo().join("tests/c/parse_image.cpp"), &program);
+    compile(&compiler(true), &["-std=c++17"], &repo().join("tests/c/parse_image.cpp"), &program);
     let img = astronaut_rgb();
     let labels = run_program(&program, &model, img.as_raw(), img.dimensions(), &dir);
     let view = ImageView::rgb(img.as_raw(), img.width(), img.height()).unwrap();

@@ -13,22 +13,38 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The directory holding an up-to-date libsegface.so with the C ABI and the JNI shim.
-/// `cargo test` builds only the rlib, so the shared library is built here with
-/// `cargo build --lib --features jni` for the same profile (a no-op when it is fresh). Test
-/// binaries live in `<target>/<profile>/deps`.
+/// The directory holding an up-to-date libsegface.so with the C ABI and the JNI shim. `cargo
+/// test` builds only the rlib, so the shared library is built here for the same profile, target
+/// and features as this test binary, plus `jni` (so no dependency is rebuilt; a no-op when it
+/// is fresh). Test binaries live in `<target dir>[/<triple>]/<profile>/deps`.
 pub fn shared_library_dir() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
             let exe = std::env::current_exe().unwrap();
             let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+            let mut features = vec!["jni"];
+            for (enabled, name) in [
+                (cfg!(feature = "convert"), "convert"),
+                (cfg!(feature = "fetch"), "fetch"),
+                (cfg!(feature = "cli"), "cli"),
+            ] {
+                if enabled {
+                    features.push(name);
+                }
+            }
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut build = std::process::Command::new(cargo);
-            build
-                .args(["build", "--lib", "--features", "jni", "--manifest-path"])
-                .arg(repo().join("Cargo.toml"));
-            build.env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
+            build.args(["build", "--lib", "--no-default-features", "--features", &features.join(",")]);
+            build.arg("--manifest-path").arg(repo().join("Cargo.toml"));
+            let mut target_dir = profile_dir.parent().unwrap().to_path_buf();
+            // A cross build nests the profile under the target triple.
+            let triple = target_dir.file_name().unwrap().to_string_lossy().into_owned();
+            if triple.matches('-').count() >= 2 {
+                build.args(["--target", &triple]);
+                target_dir = target_dir.parent().unwrap().to_path_buf();
+            }
+            build.env("CARGO_TARGET_DIR", target_dir);
             if profile_dir.file_name().is_some_and(|n| n == "release") {
                 build.arg("--release");
             }

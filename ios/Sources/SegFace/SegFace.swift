@@ -1,0 +1,167 @@
+// Swift wrapper over the segface C ABI (include/segface.h).
+//
+// A `SegFace` owns one loaded model and one session; calls on it are serialised, so an instance
+// may be shared, but parsing in parallel needs one instance per thread. Errors are thrown as
+// `SegFaceError` with the library's message.
+import Foundation
+import SegFaceFFI
+#if canImport(CoreVideo)
+import CoreVideo
+#endif
+#if canImport(CoreGraphics)
+import CoreGraphics
+#endif
+
+public struct SegFaceError: Error, CustomStringConvertible {
+    /// The C status code (`SegfaceStatus`).
+    public let status: Int32
+    public let message: String
+    public var description: String { message }
+
+    static func check(_ status: SegfaceStatus) throws {
+        guard status != SEGFACE_STATUS_OK else { return }
+        let code = Int32(status.rawValue)
+        let detail = segface_last_error().map { String(cString: $0) } ?? ""
+        throw SegFaceError(status: code, message: String(cString: segface_status_str(code)) + ": " + detail)
+    }
+}
+
+/// Pixel layouts accepted by `parse`.
+public enum PixelFormat {
+    case rgb8, rgba8, bgra8
+
+    var cValue: SegfacePixelFormat {
+        switch self {
+        case .rgb8: return SEGFACE_PIXEL_FORMAT_RGB8
+        case .rgba8: return SEGFACE_PIXEL_FORMAT_RGBA8
+        case .bgra8: return SEGFACE_PIXEL_FORMAT_BGRA8
+        }
+    }
+
+    var bytesPerPixel: Int { self == .rgb8 ? 3 : 4 }
+}
+
+public final class SegFace {
+    private var model: OpaquePointer?
+    private var session: OpaquePointer?
+    private let lock = NSLock()
+
+    /// Class names in label order: label `i` means `classNames[i]`.
+    public let classNames: [String]
+    /// The square input resolution the model runs at.
+    public let resolution: Int
+
+    /// Loads an ONNX model made by `segface convert`.
+    public convenience init(path: String) throws {
+        var handle: OpaquePointer?
+        try SegFaceError.check(segface_model_load_file(path, &handle))
+        try self.init(model: handle)
+    }
+
+    /// Loads a model from memory; the bytes are copied.
+    public convenience init(data: Data) throws {
+        var handle: OpaquePointer?
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            try SegFaceError.check(segface_model_load_memory(bytes.baseAddress, bytes.count, &handle))
+        }
+        try self.init(model: handle)
+    }
+
+    private init(model: OpaquePointer?) throws {
+        self.model = model
+        let count = Int(segface_model_num_classes(model))
+        classNames = (0..<count).map { String(cString: segface_model_class_name(model, UInt32($0))) }
+        resolution = Int(segface_model_resolution(model))
+        var session: OpaquePointer?
+        do {
+            try SegFaceError.check(segface_session_create(model, &session))
+        } catch {
+            segface_model_free(&self.model)
+            throw error
+        }
+        self.session = session
+    }
+
+    deinit {
+        segface_session_free(&session)
+        segface_model_free(&model)
+    }
+
+    /// Parses raw pixels and returns `width * height` labels, row-major.
+    public func parse(pixels: UnsafeRawBufferPointer, width: Int, height: Int, rowStride: Int,
+                      format: PixelFormat) throws -> [UInt8] {
+        var labels = [UInt8](repeating: 0, count: width * height)
+        try labels.withUnsafeMutableBufferPointer { out in
+            try parse(pixels: pixels, width: width, height: height, rowStride: rowStride, format: format,
+                      into: out, labelsStride: width)
+        }
+        return labels
+    }
+
+    /// Parses raw pixels into a caller-owned label buffer (`labelsStride` bytes per row).
+    public func parse(pixels: UnsafeRawBufferPointer, width: Int, height: Int, rowStride: Int,
+                      format: PixelFormat, into labels: UnsafeMutableBufferPointer<UInt8>,
+                      labelsStride: Int) throws {
+        guard width > 0, height > 0, width <= Int(UInt32.max), height <= Int(UInt32.max) else {
+            throw SegFaceError(status: Int32(SEGFACE_STATUS_ERR_INVALID_ARGUMENT.rawValue),
+                               message: "bad image size \(width)x\(height)")
+        }
+        var image = SegfaceImage()
+        image.struct_size = UInt32(MemoryLayout<SegfaceImage>.size)
+        image.format = format.cValue
+        image.width = UInt32(width)
+        image.height = UInt32(height)
+        image.data = pixels.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        image.data_len = pixels.count
+        image.row_stride = rowStride
+        lock.lock()
+        defer { lock.unlock() }
+        try SegFaceError.check(segface_parse(session, &image, labels.baseAddress, labels.count, labelsStride))
+    }
+
+    #if canImport(CoreVideo)
+    /// Parses a `kCVPixelFormatType_32BGRA` pixel buffer (the camera's BGRA output).
+    public func parse(pixelBuffer: CVPixelBuffer) throws -> [UInt8] {
+        guard CVPixelBufferGetPixelFormatType(pixelBuffer) == kCVPixelFormatType_32BGRA else {
+            throw SegFaceError(status: Int32(SEGFACE_STATUS_ERR_UNSUPPORTED_FORMAT.rawValue),
+                               message: "only kCVPixelFormatType_32BGRA pixel buffers are supported")
+        }
+        CVPixelBufferLockBaseAddress(pixelBuffer, .readOnly)
+        defer { CVPixelBufferUnlockBaseAddress(pixelBuffer, .readOnly) }
+        let width = CVPixelBufferGetWidth(pixelBuffer)
+        let height = CVPixelBufferGetHeight(pixelBuffer)
+        let stride = CVPixelBufferGetBytesPerRow(pixelBuffer)
+        guard let base = CVPixelBufferGetBaseAddress(pixelBuffer) else {
+            throw SegFaceError(status: Int32(SEGFACE_STATUS_ERR_NULL_POINTER.rawValue), message: "no pixel data")
+        }
+        let pixels = UnsafeRawBufferPointer(start: base, count: stride * height)
+        return try parse(pixels: pixels, width: width, height: height, rowStride: stride, format: .bgra8)
+    }
+    #endif
+
+    #if canImport(CoreGraphics)
+    /// Parses a `CGImage` (drawn once into an RGBA8 buffer).
+    public func parse(cgImage: CGImage) throws -> [UInt8] {
+        let width = cgImage.width
+        let height = cgImage.height
+        let stride = width * 4
+        var rgba = [UInt8](repeating: 0, count: stride * height)
+        let drawn: Bool = rgba.withUnsafeMutableBytes { raw in
+            guard let context = CGContext(
+                data: raw.baseAddress, width: width, height: height, bitsPerComponent: 8, bytesPerRow: stride,
+                space: CGColorSpaceCreateDeviceRGB(),
+                bitmapInfo: CGImageAlphaInfo.noneSkipLast.rawValue) else { return false }
+            context.draw(cgImage, in: CGRect(x: 0, y: 0, width: width, height: height))
+            return true
+        }
+        guard drawn else {
+            throw SegFaceError(status: Int32(SEGFACE_STATUS_ERR_INVALID_ARGUMENT.rawValue),
+                               message: "cannot draw the CGImage into an RGBA buffer")
+        }
+        return try rgba.withUnsafeBytes { pixels in
+            try parse(pixels: pixels, width: width, height: height, rowStride: stride, format: .rgba8)
+        }
+    }
+    #endif
+}
