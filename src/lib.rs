@@ -6,6 +6,7 @@
 //! produces the ONNX files the runtime loads.
 
 pub mod arch;
+mod bilinear;
 #[cfg(feature = "convert")]
 pub mod checkpoint;
 pub mod classes;

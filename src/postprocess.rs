@@ -7,32 +7,8 @@
 //! R x R label map instead would give blocky, nearest-neighbour edges. Ties go to the lowest
 //! class index, as torch's argmax.
 
+use crate::bilinear::{self, Tap};
 use crate::classes::palette_color;
-
-/// One axis of a half-pixel bilinear resampling: for each output index, the two source indices
-/// and the weight of the second.
-#[derive(Default)]
-struct AxisTaps {
-    lo: Vec<usize>,
-    hi: Vec<usize>,
-    frac: Vec<f32>,
-}
-
-impl AxisTaps {
-    fn build(&mut self, input: usize, output: usize) {
-        self.lo.clear();
-        self.hi.clear();
-        self.frac.clear();
-        let scale = input as f32 / output as f32;
-        for dst in 0..output {
-            let src = ((dst as f32 + 0.5) * scale - 0.5).max(0.0);
-            let lo = (src as usize).min(input - 1);
-            self.lo.push(lo);
-            self.hi.push((lo + 1).min(input - 1));
-            self.frac.push(src - lo as f32);
-        }
-    }
-}
 
 /// Logits of one image: `classes` planes of `size x size`, row-major.
 pub struct Logits<'a> {
@@ -52,8 +28,8 @@ pub struct LabelsMut<'a> {
 /// Reusable tables for `labels_from_logits`.
 #[derive(Default)]
 pub struct Postprocessor {
-    rows: AxisTaps,
-    cols: AxisTaps,
+    rows: Vec<Tap>,
+    cols: Vec<Tap>,
     scores: Vec<f32>,
 }
 
@@ -74,14 +50,16 @@ impl Postprocessor {
             }
             return;
         }
-        self.rows.build(r, height);
-        self.cols.build(r, width);
+        self.rows.clear();
+        self.rows.extend(bilinear::taps(r, height));
+        self.cols.clear();
+        self.cols.extend(bilinear::taps(r, width));
         self.scores.resize(classes, 0.0);
         for y in 0..height {
-            let (y0, y1, fy) = (self.rows.lo[y], self.rows.hi[y], self.rows.frac[y]);
+            let Tap { lo: y0, hi: y1, frac: fy } = self.rows[y];
             let row = &mut labels[y * stride..y * stride + width];
             for (x, out) in row.iter_mut().enumerate() {
-                let (x0, x1, fx) = (self.cols.lo[x], self.cols.hi[x], self.cols.frac[x]);
+                let Tap { lo: x0, hi: x1, frac: fx } = self.cols[x];
                 for (c, score) in self.scores.iter_mut().enumerate() {
                     let l = &logits[c * plane..(c + 1) * plane];
                     let top = l[y0 * r + x0] * (1.0 - fx) + l[y0 * r + x1] * fx;

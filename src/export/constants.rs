@@ -103,19 +103,13 @@ pub fn positional_encoding(gaussian: &[f32], h: usize, w: usize) -> Mat {
     Mat::new(h * w, EMBED_DIM, data)
 }
 
-/// The (out, in) matrix of 1-D bilinear resampling with half-pixel centres (PyTorch
-/// `align_corners=False`, no antialias): src = (dst + 0.5) * in / out - 0.5, clamped at 0, the
-/// upper neighbour clamped to in - 1. Each row sums to one.
+/// The (out, in) matrix of 1-D bilinear resampling with half-pixel centres (see `bilinear`).
+/// Each row sums to one.
 pub fn bilinear_matrix(input: usize, output: usize) -> Mat {
-    let scale = input as f32 / output as f32;
     let mut data = vec![0f32; output * input];
-    for dst in 0..output {
-        let src = ((dst as f32 + 0.5) * scale - 0.5).max(0.0);
-        let i0 = (src.floor() as usize).min(input - 1);
-        let i1 = (i0 + 1).min(input - 1);
-        let frac = src - i0 as f32;
-        data[dst * input + i0] += 1.0 - frac;
-        data[dst * input + i1] += frac;
+    for (dst, tap) in crate::bilinear::taps(input, output).enumerate() {
+        data[dst * input + tap.lo] += 1.0 - tap.frac;
+        data[dst * input + tap.hi] += tap.frac;
     }
     Mat::new(output, input, data)
 }

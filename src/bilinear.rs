@@ -1,0 +1,21 @@
+//! One axis of bilinear resampling with half-pixel centres (PyTorch `align_corners=False`, no
+//! antialias), shared by the exported fusion upsampling and the logits-to-image resize.
+
+/// The two source indices and the weight of the second, for one output index.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tap {
+    pub lo: usize,
+    pub hi: usize,
+    pub frac: f32,
+}
+
+/// src = (dst + 0.5) * input / output - 0.5, clamped at 0; the upper neighbour clamped to
+/// input - 1. Computed in f32 as PyTorch does.
+pub fn taps(input: usize, output: usize) -> impl Iterator<Item = Tap> {
+    let scale = input as f32 / output as f32;
+    (0..output).map(move |dst| {
+        let src = ((dst as f32 + 0.5) * scale - 0.5).max(0.0);
+        let lo = (src as usize).min(input - 1);
+        Tap { lo, hi: (lo + 1).min(input - 1), frac: src - lo as f32 }
+    })
+}
