@@ -44,6 +44,14 @@ unsafe fn handle_mut<'a>(handle: jlong) -> Option<&'a mut Handle> {
     (handle as *mut Handle).as_mut()
 }
 
+/// Like `handle_mut`, with a closed (0) handle as an error.
+///
+/// # Safety
+/// As `handle_mut`.
+unsafe fn live_handle<'a>(handle: jlong) -> JniResult<&'a mut Handle> {
+    handle_mut(handle).ok_or(jni::errors::Error::NullPtr("closed SegFace"))
+}
+
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_ai_segface_SegFace_nativeLoadPath<'l>(
     mut env: EnvUnowned<'l>,
@@ -78,9 +86,7 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeClassNames<'l>(
 ) -> JObjectArray<'l, JString<'l>> {
     env.with_env(|env| -> JniResult<JObjectArray<'l, JString<'l>>> {
         // SAFETY: see `handle_mut`.
-        let Some(handle) = (unsafe { handle_mut(handle) }) else {
-            return Err(jni::errors::Error::NullPtr("closed SegFace"));
-        };
+        let handle = unsafe { live_handle(handle) }?;
         let classes = &handle.model.info().classes;
         let empty = JString::from_str(env, "")?;
         let array = JObjectArray::<JString>::new(env, classes.len(), &empty)?;
@@ -117,9 +123,7 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeParse<'l>(
 ) {
     env.with_env(|env| -> JniResult<()> {
         // SAFETY: see `handle_mut`.
-        let Some(handle) = (unsafe { handle_mut(handle) }) else {
-            return Err(jni::errors::Error::NullPtr("closed SegFace"));
-        };
+        let handle = unsafe { live_handle(handle) }?;
         let pixels = env.get_direct_buffer_address(&rgba)?;
         let pixels_len = env.get_direct_buffer_capacity(&rgba)?;
         let out = env.get_direct_buffer_address(&labels)?;
