@@ -1,9 +1,9 @@
 //! JNI shim for `ai.segface.SegFace` (android/segface/src/main/java): a thin layer over
 //! [`Model`] and [`Session`], compiled into libsegface.so with the `jni` feature.
 //!
-//! The Java object holds one native handle (model + session). The Java side serialises calls on
-//! it (`synchronized`), checks that buffers are direct, and turns `close()` into
-//! `nativeClose`. Library errors become `ai.segface.SegFaceException` with the message; JNI
+//! The Java object holds one native handle (a session, which owns its model). The Java side
+//! serialises calls on it (`synchronized`), checks that buffers are direct, and turns `close()`
+//! into `nativeClose`. Library errors become `ai.segface.SegFaceException` with the message; JNI
 //! failures and panics become `RuntimeException` through jni-rs's error policy, so nothing
 //! unwinds into the JVM.
 
@@ -17,10 +17,8 @@ use crate::image_view::{ImageView, PixelFormat};
 use crate::model::Model;
 use crate::session::Session;
 
-struct Handle {
-    model: Model,
-    session: Session,
-}
+/// What a Java `SegFace` holds: a session, which keeps its model alive and describes it.
+type Handle = Session;
 
 type JniResult<T> = jni::errors::Result<T>;
 
@@ -31,7 +29,7 @@ fn throw(env: &mut Env, error: &Error) -> JniResult<()> {
 }
 
 fn load(env: &mut Env, loaded: Result<Model, Error>) -> JniResult<jlong> {
-    match loaded.and_then(|model| Ok(Handle { session: model.session()?, model })) {
+    match loaded.and_then(|model| model.session()) {
         Ok(handle) => Ok(Box::into_raw(Box::new(handle)) as jlong),
         Err(e) => throw(env, &e).map(|_| 0),
     }
@@ -87,7 +85,7 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeClassNames<'l>(
     env.with_env(|env| -> JniResult<JObjectArray<'l, JString<'l>>> {
         // SAFETY: see `handle_mut`.
         let handle = unsafe { live_handle(handle) }?;
-        let classes = &handle.model.info().classes;
+        let classes = &handle.model().info().classes;
         let empty = JString::from_str(env, "")?;
         let array = JObjectArray::<JString>::new(env, classes.len(), &empty)?;
         for (i, name) in classes.iter().enumerate() {
@@ -106,7 +104,7 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeResolution<'l>(
     handle: jlong,
 ) -> jint {
     // SAFETY: see `handle_mut`.
-    unsafe { handle_mut(handle) }.map_or(0, |h| h.model.info().resolution as jint)
+    unsafe { handle_mut(handle) }.map_or(0, |h| h.model().info().resolution as jint)
 }
 
 #[unsafe(no_mangle)]
@@ -142,7 +140,7 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeParse<'l>(
         };
         let parsed =
             ImageView::new(pixels, width as u32, height as u32, row_stride as usize, PixelFormat::Rgba8)
-                .and_then(|view| handle.session.parse_into(&view, out, width as usize));
+                .and_then(|view| handle.parse_into(&view, out, width as usize));
         match parsed {
             Ok(()) => Ok(()),
             Err(e) => throw(env, &e),
