@@ -163,7 +163,8 @@ const char *segface_last_error(void);
 
 /*
  Loads an ONNX model file (UTF-8 path). On success `*out` owns a model to free with
- `segface_model_free`; on failure `*out` is set to NULL.
+ `segface_model_free`; on failure `*out` is set to NULL. If `<path>.sha256` exists (as
+ `segface convert` writes it), the file must match it.
 
  # Safety
  `path` must be NULL or a NUL-terminated string; `out` NULL or writable.
@@ -179,6 +180,30 @@ enum SegfaceStatus segface_model_load_file(const char *path, struct SegfaceModel
 enum SegfaceStatus segface_model_load_memory(const uint8_t *data,
                                              size_t len,
                                              struct SegfaceModel **out);
+
+/*
+ Like `segface_model_load_file`, and the file's SHA-256 must equal `expected_sha256` (64 hex
+ digits, NUL-terminated); otherwise `SEGFACE_STATUS_ERR_HASH_MISMATCH` and no model. Use it to
+ refuse a model file that was replaced or damaged on the device.
+
+ # Safety
+ `path` and `expected_sha256` must be NULL or NUL-terminated strings; `out` NULL or writable.
+ */
+enum SegfaceStatus segface_model_load_file_verified(const char *path,
+                                                    const char *expected_sha256,
+                                                    struct SegfaceModel **out);
+
+/*
+ Like `segface_model_load_memory`, and the bytes' SHA-256 must equal `expected_sha256`.
+
+ # Safety
+ `data` must be NULL or readable for `len` bytes; `expected_sha256` NULL or a NUL-terminated
+ string; `out` NULL or writable.
+ */
+enum SegfaceStatus segface_model_load_memory_verified(const uint8_t *data,
+                                                      size_t len,
+                                                      const char *expected_sha256,
+                                                      struct SegfaceModel **out);
 
 /*
  Frees a model and sets `*model` to NULL. Accepts NULL and `*model == NULL`. Sessions made

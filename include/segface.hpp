@@ -84,6 +84,12 @@ class Model {
         detail::check(segface_model_load_file(path.c_str(), &raw));
         return Model(raw);
     }
+    // Throws (SEGFACE_STATUS_ERR_HASH_MISMATCH) unless the file's SHA-256 is `sha256_hex`.
+    static Model load_verified(const std::string &path, const std::string &sha256_hex) {
+        SegfaceModel *raw = nullptr;
+        detail::check(segface_model_load_file_verified(path.c_str(), sha256_hex.c_str(), &raw));
+        return Model(raw);
+    }
     // The bytes are copied; the caller may free them afterwards.
     static Model from_memory(const void *data, size_t len) {
         SegfaceModel *raw = nullptr;

@@ -182,16 +182,46 @@ pub extern "C" fn segface_last_error() -> *const c_char {
     LAST_ERROR.with(|e| e.borrow().as_ref().map_or(std::ptr::null(), |c| c.as_ptr()))
 }
 
-fn publish_model(model: Model, out: *mut *mut SegfaceModel) {
-    let class_names =
-        model.info().classes.iter().map(|c| CString::new(c.replace('\0', " ")).unwrap_or_default()).collect();
-    let boxed = Box::new(SegfaceModel { model, class_names });
-    // SAFETY: `out` was null-checked by the caller of this helper.
-    unsafe { *out = Box::into_raw(boxed) };
+/// The shape of every model loader: `*out` is checked and cleared first, then `load` runs and its
+/// model is published through `*out`.
+///
+/// # Safety
+/// `out` must be NULL or writable.
+unsafe fn load_into(
+    out: *mut *mut SegfaceModel,
+    load: impl FnOnce() -> Result<Model, Failure>,
+) -> SegfaceStatus {
+    guarded(|| {
+        if out.is_null() {
+            return Err(null("out"));
+        }
+        *out = std::ptr::null_mut();
+        let model = load()?;
+        let class_names = model
+            .info()
+            .classes
+            .iter()
+            .map(|c| CString::new(c.replace('\0', " ")).unwrap_or_default())
+            .collect();
+        *out = Box::into_raw(Box::new(SegfaceModel { model, class_names }));
+        Ok(())
+    })
+}
+
+/// Caller bytes as a slice.
+///
+/// # Safety
+/// `data` must be NULL or readable for `len` bytes.
+unsafe fn bytes_arg<'a>(data: *const u8, len: usize) -> Result<&'a [u8], Failure> {
+    if data.is_null() {
+        return Err(null("data"));
+    }
+    Ok(std::slice::from_raw_parts(data, len))
 }
 
 /// Loads an ONNX model file (UTF-8 path). On success `*out` owns a model to free with
-/// `segface_model_free`; on failure `*out` is set to NULL.
+/// `segface_model_free`; on failure `*out` is set to NULL. If `<path>.sha256` exists (as
+/// `segface convert` writes it), the file must match it.
 ///
 /// # Safety
 /// `path` must be NULL or a NUL-terminated string; `out` NULL or writable.
@@ -200,20 +230,7 @@ pub unsafe extern "C" fn segface_model_load_file(
     path: *const c_char,
     out: *mut *mut SegfaceModel,
 ) -> SegfaceStatus {
-    guarded(|| {
-        if out.is_null() {
-            return Err(null("out"));
-        }
-        *out = std::ptr::null_mut();
-        if path.is_null() {
-            return Err(null("path"));
-        }
-        let path = CStr::from_ptr(path)
-            .to_str()
-            .map_err(|_| Failure(SegfaceStatus::ErrInvalidArgument, "path is not valid UTF-8".into()))?;
-        publish_model(Model::load(path)?, out);
-        Ok(())
-    })
+    load_into(out, || Ok(Model::load(utf8_arg(path, "path")?)?))
 }
 
 /// Loads an ONNX model from memory. The bytes are copied: the caller may free them on return.
@@ -226,18 +243,56 @@ pub unsafe extern "C" fn segface_model_load_memory(
     len: usize,
     out: *mut *mut SegfaceModel,
 ) -> SegfaceStatus {
-    guarded(|| {
-        if out.is_null() {
-            return Err(null("out"));
-        }
-        *out = std::ptr::null_mut();
-        if data.is_null() {
-            return Err(null("data"));
-        }
-        let bytes = std::slice::from_raw_parts(data, len);
-        publish_model(Model::from_bytes(bytes)?, out);
-        Ok(())
+    load_into(out, || Ok(Model::from_bytes(bytes_arg(data, len)?)?))
+}
+
+/// Like `segface_model_load_file`, and the file's SHA-256 must equal `expected_sha256` (64 hex
+/// digits, NUL-terminated); otherwise `SEGFACE_STATUS_ERR_HASH_MISMATCH` and no model. Use it to
+/// refuse a model file that was replaced or damaged on the device.
+///
+/// # Safety
+/// `path` and `expected_sha256` must be NULL or NUL-terminated strings; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn segface_model_load_file_verified(
+    path: *const c_char,
+    expected_sha256: *const c_char,
+    out: *mut *mut SegfaceModel,
+) -> SegfaceStatus {
+    load_into(out, || {
+        let expected = utf8_arg(expected_sha256, "expected_sha256")?;
+        Ok(Model::load_verified(utf8_arg(path, "path")?, expected)?)
     })
+}
+
+/// Like `segface_model_load_memory`, and the bytes' SHA-256 must equal `expected_sha256`.
+///
+/// # Safety
+/// `data` must be NULL or readable for `len` bytes; `expected_sha256` NULL or a NUL-terminated
+/// string; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn segface_model_load_memory_verified(
+    data: *const u8,
+    len: usize,
+    expected_sha256: *const c_char,
+    out: *mut *mut SegfaceModel,
+) -> SegfaceStatus {
+    load_into(out, || {
+        let expected = utf8_arg(expected_sha256, "expected_sha256")?;
+        Ok(Model::from_bytes_verified(bytes_arg(data, len)?, expected)?)
+    })
+}
+
+/// A NUL-terminated UTF-8 string argument.
+///
+/// # Safety
+/// `ptr` must be NULL or NUL-terminated.
+unsafe fn utf8_arg<'a>(ptr: *const c_char, name: &str) -> Result<&'a str, Failure> {
+    if ptr.is_null() {
+        return Err(null(name));
+    }
+    CStr::from_ptr(ptr)
+        .to_str()
+        .map_err(|_| Failure(SegfaceStatus::ErrInvalidArgument, format!("`{name}` is not valid UTF-8")))
 }
 
 /// Frees a model and sets `*model` to NULL. Accepts NULL and `*model == NULL`. Sessions made

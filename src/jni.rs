@@ -35,6 +35,14 @@ fn load(env: &mut Env, loaded: Result<Model, Error>) -> JniResult<jlong> {
     }
 }
 
+/// A Java string that may be null.
+fn optional_string(env: &mut Env, s: &JString) -> JniResult<Option<String>> {
+    if s.is_null() {
+        return Ok(None);
+    }
+    s.try_to_string(env).map(Some)
+}
+
 /// # Safety
 /// `handle` must be 0 or a value returned by a load function and not yet closed; the Java
 /// class guarantees both and that no other call runs on it at the same time.
@@ -55,10 +63,15 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeLoadPath<'l>(
     mut env: EnvUnowned<'l>,
     _class: JClass<'l>,
     path: JString<'l>,
+    sha256: JString<'l>,
 ) -> jlong {
     env.with_env(|env| -> JniResult<jlong> {
         let path = path.try_to_string(env)?;
-        load(env, Model::load(path))
+        let loaded = match optional_string(env, &sha256)? {
+            Some(sha256) => Model::load_verified(path, &sha256),
+            None => Model::load(path),
+        };
+        load(env, loaded)
     })
     .resolve::<ThrowRuntimeExAndDefault>()
 }
@@ -68,10 +81,15 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeLoadBytes<'l>(
     mut env: EnvUnowned<'l>,
     _class: JClass<'l>,
     bytes: JByteArray<'l>,
+    sha256: JString<'l>,
 ) -> jlong {
     env.with_env(|env| -> JniResult<jlong> {
         let bytes = env.convert_byte_array(&bytes)?;
-        load(env, Model::from_bytes(&bytes))
+        let loaded = match optional_string(env, &sha256)? {
+            Some(sha256) => Model::from_bytes_verified(&bytes, &sha256),
+            None => Model::from_bytes(&bytes),
+        };
+        load(env, loaded)
     })
     .resolve::<ThrowRuntimeExAndDefault>()
 }

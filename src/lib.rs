@@ -9,6 +9,8 @@ pub mod arch;
 mod bilinear;
 #[cfg(feature = "convert")]
 pub mod checkpoint;
+#[cfg(feature = "convert")]
+pub mod checkpoint_screen;
 pub mod classes;
 mod error;
 pub mod export;
@@ -20,6 +22,7 @@ pub mod image_view;
 mod jni;
 pub mod metadata;
 mod model;
+mod model_screen;
 pub mod postprocess;
 pub mod preprocess;
 pub mod resize;
@@ -30,6 +33,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use image_view::{ImageView, PixelFormat};
 pub use metadata::ModelInfo;
 pub use model::{sha256_hex, Model};
+pub use model_screen::{MAX_RESOLUTION, MAX_TENSOR_BYTES};
 pub use session::{LabelMap, Session};
 
 /// The crate version, as the C ABI reports it.

@@ -15,6 +15,7 @@ use tract_onnx::tract_hir::internal::DimLike;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::metadata::{self, ModelInfo};
+use crate::model_screen::{check_computed_tensors, check_stored_tensors, check_wiring, MAX_RESOLUTION};
 use crate::session::Session;
 
 pub(crate) type Plan = TypedRunnableModel;
@@ -38,6 +39,36 @@ impl std::fmt::Debug for Model {
 /// Hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A SHA-256 given as 64 hex digits, lower-cased.
+fn parse_sha256(hex: &str) -> Result<String> {
+    let hex = hex.trim();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::invalid_argument(format!("`{hex}` is not a SHA-256 (64 hex digits)")));
+    }
+    Ok(hex.to_ascii_lowercase())
+}
+
+fn verify(actual: &str, expected: &str, what: &str) -> Result<()> {
+    if actual != expected {
+        return Err(Error::new(
+            ErrorKind::HashMismatch,
+            format!("{what}: SHA-256 is {actual}, expected {expected}; the file was changed or damaged"),
+        ));
+    }
+    Ok(())
+}
+
+/// The text of `<path><suffix>` if that file exists.
+fn read_sidecar(path: &Path, suffix: &str) -> Result<Option<String>> {
+    let mut sidecar = path.as_os_str().to_owned();
+    sidecar.push(suffix);
+    match std::fs::read_to_string(&sidecar) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(Path::new(&sidecar).display(), e)),
+    }
 }
 
 /// Concrete dims of a graph input or output, `None` for symbolic ones.
@@ -81,46 +112,81 @@ fn input_resolution(proto: &ModelProto, props: &HashMap<String, String>) -> Resu
         }
     };
     let from_meta = props.get(metadata::MetaKey::Resolution.as_str()).and_then(|r| r.parse::<usize>().ok());
-    from_graph.or(from_meta).filter(|r| (1..=4096).contains(r)).ok_or_else(|| {
+    let r = from_graph.or(from_meta).ok_or_else(|| {
         Error::invalid_model(
             "the model's input resolution is neither declared in its input shape nor in its metadata",
         )
-    })
+    })?;
+    if !(1..=MAX_RESOLUTION).contains(&r) {
+        return Err(Error::invalid_model(format!(
+            "the model's input resolution {r} is outside 1..={MAX_RESOLUTION}"
+        )));
+    }
+    Ok(r)
 }
 
 impl Model {
     /// Loads an ONNX file. For a model without SegFace metadata (a PyTorch export of the
     /// reference), class names are read from `<file>.classes.txt` (one per line) when present.
+    /// When `<file>.sha256` exists (written by `segface convert`, `sha256sum` format), the file
+    /// must match it.
     pub fn load(path: impl AsRef<Path>) -> Result<Model> {
-        let path = path.as_ref();
+        Self::load_checked(path.as_ref(), None)
+    }
+
+    /// Like [`Model::load`], and the file's SHA-256 must equal `expected_sha256` (64 hex digits):
+    /// the way for an app to refuse a model file that was replaced or damaged on the device.
+    pub fn load_verified(path: impl AsRef<Path>, expected_sha256: &str) -> Result<Model> {
+        Self::load_checked(path.as_ref(), Some(expected_sha256))
+    }
+
+    fn load_checked(path: &Path, expected_sha256: Option<&str>) -> Result<Model> {
+        let expected = expected_sha256.map(parse_sha256).transpose()?;
         let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
-        let mut sidecar = path.as_os_str().to_owned();
-        sidecar.push(".classes.txt");
-        let classes = match std::fs::read_to_string(&sidecar) {
-            Ok(text) => {
-                Some(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
-            }
-            Err(_) => None,
-        };
-        Self::from_bytes_with_classes(&bytes, classes)
+        let digest = sha256_hex(&bytes);
+        if let Some(expected) = expected {
+            verify(&digest, &expected, &path.display().to_string())?;
+        }
+        if let Some(recorded) = read_sidecar(path, ".sha256")? {
+            let recorded = recorded.split_whitespace().next().unwrap_or_default();
+            let recorded = parse_sha256(recorded).map_err(|_| {
+                Error::invalid_model(format!("{}.sha256 does not hold a SHA-256", path.display()))
+            })?;
+            verify(&digest, &recorded, &format!("{} (against its .sha256 file)", path.display()))?;
+        }
+        let classes = read_sidecar(path, ".classes.txt")?
+            .map(|text| text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect());
+        Self::from_bytes_with_classes(&bytes, classes, digest)
     }
 
     /// Loads an ONNX model from memory (copied; the caller may free `bytes` afterwards).
     pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
-        Self::from_bytes_with_classes(bytes, None)
+        Self::from_bytes_with_classes(bytes, None, sha256_hex(bytes))
     }
 
-    fn from_bytes_with_classes(bytes: &[u8], classes: Option<Vec<String>>) -> Result<Model> {
+    /// Like [`Model::from_bytes`], and the bytes' SHA-256 must equal `expected_sha256`.
+    pub fn from_bytes_verified(bytes: &[u8], expected_sha256: &str) -> Result<Model> {
+        let expected = parse_sha256(expected_sha256)?;
+        let digest = sha256_hex(bytes);
+        verify(&digest, &expected, "the model bytes")?;
+        Self::from_bytes_with_classes(bytes, None, digest)
+    }
+
+    fn from_bytes_with_classes(bytes: &[u8], classes: Option<Vec<String>>, sha256: String) -> Result<Model> {
         // tract may panic on some malformed graphs; a model file must never take the app down.
-        catch_unwind(AssertUnwindSafe(|| Self::build(bytes, classes))).unwrap_or_else(|_| {
+        catch_unwind(AssertUnwindSafe(|| Self::build(bytes, classes, sha256))).unwrap_or_else(|_| {
             Err(Error::invalid_model("the model file could not be loaded (the engine rejected its graph)"))
         })
     }
 
-    fn build(bytes: &[u8], classes: Option<Vec<String>>) -> Result<Model> {
+    fn build(bytes: &[u8], classes: Option<Vec<String>>, sha256: String) -> Result<Model> {
         let proto = ModelProto::decode(bytes).map_err(|e| {
             Error::invalid_model(format!("not an ONNX model (protobuf decoding failed: {e})"))
         })?;
+        let graph =
+            proto.graph.as_ref().ok_or_else(|| Error::invalid_model("the ONNX model has no graph"))?;
+        check_stored_tensors(graph, 0)?;
+        check_wiring(graph)?;
         let props: HashMap<String, String> =
             proto.metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
         let r = input_resolution(&proto, &props)?;
@@ -130,6 +196,10 @@ impl Model {
             .map_err(|e| invalid("cannot read the ONNX graph", e))?
             .with_input_fact(0, f32::fact([1, 3, r, r]).into())
             .map_err(|e| invalid("cannot fix the input shape", e))?
+            .into_typed()
+            .map_err(|e| invalid("cannot type the graph for this input shape", e))?;
+        check_computed_tensors(&typed)?;
+        let typed = typed
             .into_optimized()
             .map_err(|e| invalid("cannot optimise the graph for this input shape", e))?;
         if typed.output_outlets().map_err(|e| invalid("no outputs", e))?.len() != 1 {
@@ -149,7 +219,7 @@ impl Model {
         if out_fact.datum_type != f32::datum_type() {
             return Err(Error::invalid_model("the output logits are not float32"));
         }
-        let info = metadata::describe(&props, r, num_classes, classes, sha256_hex(bytes))?;
+        let info = metadata::describe(&props, r, num_classes, classes, sha256)?;
         let plan = typed.into_runnable().map_err(|e| invalid("cannot plan the graph", e))?;
         Ok(Model { inner: Arc::new(ModelInner { plan, info }) })
     }

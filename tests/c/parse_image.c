@@ -70,6 +70,18 @@ int main(int argc, char **argv) {
     segface_model_free(NULL);
     segface_model_free(&bad);
 
+    /* Integrity: a file whose SHA-256 is not the expected one is refused. */
+    CHECK(segface_model_load_file_verified(argv[1],
+              "0000000000000000000000000000000000000000000000000000000000000000", &bad)
+          == SEGFACE_STATUS_ERR_HASH_MISMATCH);
+    CHECK(bad == NULL && strstr(segface_last_error(), "expected 0000") != NULL);
+    CHECK(segface_model_load_file_verified(argv[1], "not-a-hash", &bad) == SEGFACE_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(segface_model_load_file_verified(argv[1], NULL, &bad) == SEGFACE_STATUS_ERR_NULL_POINTER);
+    CHECK(segface_model_load_memory_verified((const uint8_t *)"garbage", 7,
+              "0000000000000000000000000000000000000000000000000000000000000000", &bad)
+          == SEGFACE_STATUS_ERR_HASH_MISMATCH);
+    CHECK(bad == NULL);
+
     /* Load from a file and from memory. */
     CHECK(segface_model_load_file(argv[1], &model) == SEGFACE_STATUS_OK);
     CHECK(model != NULL && segface_last_error() == NULL);

@@ -51,6 +51,10 @@ int main(int argc, char **argv) {
 
         expect_error(SEGFACE_STATUS_ERR_IO, [] { segface::Model::load("/nonexistent.onnx"); }, "missing file");
         expect_error(SEGFACE_STATUS_ERR_INVALID_MODEL, [] { segface::Model::from_memory("junk", 4); }, "junk model");
+        expect_error(
+            SEGFACE_STATUS_ERR_HASH_MISMATCH,
+            [&] { segface::Model::load_verified(argv[1], std::string(64, 'f')); },
+            "tampered model");
 
         segface::Model model = [&] {
             const auto bytes = read_all(argv[1]);

@@ -2,6 +2,10 @@
 //! the reference run into tests/fixtures), and the model converted from them once per binary.
 #![allow(dead_code)]
 
+pub mod programs;
+#[cfg(feature = "convert")]
+pub mod torch_files;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -11,6 +15,22 @@ use segface::Model;
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The features this test binary was built with, plus `jni`: building the library with them
+/// reuses every compiled dependency (other feature sets would rebuild many of them).
+pub fn library_features() -> Vec<&'static str> {
+    let mut features = vec!["jni"];
+    for (enabled, name) in [
+        (cfg!(feature = "convert"), "convert"),
+        (cfg!(feature = "fetch"), "fetch"),
+        (cfg!(feature = "cli"), "cli"),
+    ] {
+        if enabled {
+            features.push(name);
+        }
+    }
+    features
 }
 
 /// The directory holding an up-to-date libsegface.so with the C ABI and the JNI shim. `cargo
@@ -23,16 +43,7 @@ pub fn shared_library_dir() -> PathBuf {
         .get_or_init(|| {
             let exe = std::env::current_exe().unwrap();
             let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-            let mut features = vec!["jni"];
-            for (enabled, name) in [
-                (cfg!(feature = "convert"), "convert"),
-                (cfg!(feature = "fetch"), "fetch"),
-                (cfg!(feature = "cli"), "cli"),
-            ] {
-                if enabled {
-                    features.push(name);
-                }
-            }
+            let features = library_features();
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut build = std::process::Command::new(cargo);
             build.args(["build", "--lib", "--no-default-features", "--features", &features.join(",")]);

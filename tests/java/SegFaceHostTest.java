@@ -45,6 +45,17 @@ public final class SegFaceHostTest {
             check(fromMemory.classNames().length == 19, "classes from memory");
         }
 
+        // Integrity: the right SHA-256 loads, any other is refused.
+        StringBuilder sha256 = new StringBuilder();
+        for (byte b : java.security.MessageDigest.getInstance("SHA-256").digest(modelBytes)) {
+            sha256.append(String.format("%02x", b));
+        }
+        SegFace.load(model, sha256.toString()).close();
+        SegFace.load(ByteBuffer.wrap(modelBytes), sha256.toString()).close();
+        String wrong = sha256.toString().replace('a', 'b').replace('0', '1');
+        expectThrows(SegFaceException.class, () -> SegFace.load(model, wrong), "tampered model file");
+        expectThrows(SegFaceException.class, () -> SegFace.load(ByteBuffer.wrap(modelBytes), wrong), "tampered bytes");
+
         // RGBA rows with 8 bytes of padding, in a direct buffer.
         int rowStride = width * 4 + 8;
         ByteBuffer rgba = ByteBuffer.allocateDirect(rowStride * height);

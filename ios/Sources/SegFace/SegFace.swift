@@ -51,19 +51,30 @@ public final class SegFace {
     /// The square input resolution the model runs at.
     public let resolution: Int
 
-    /// Loads an ONNX model made by `segface convert`.
-    public convenience init(path: String) throws {
+    /// Loads an ONNX model made by `segface convert`. With `sha256` (64 hex digits) the file
+    /// must have that hash: a replaced or damaged file throws a `SegFaceError` whose status is
+    /// `SEGFACE_STATUS_ERR_HASH_MISMATCH`.
+    public convenience init(path: String, sha256: String? = nil) throws {
         var handle: OpaquePointer?
-        try SegFaceError.check(segface_model_load_file(path, &handle))
+        if let sha256 = sha256 {
+            try SegFaceError.check(segface_model_load_file_verified(path, sha256, &handle))
+        } else {
+            try SegFaceError.check(segface_model_load_file(path, &handle))
+        }
         try self.init(model: handle)
     }
 
-    /// Loads a model from memory; the bytes are copied.
-    public convenience init(data: Data) throws {
+    /// Loads a model from memory; the bytes are copied. `sha256` as in `init(path:sha256:)`.
+    public convenience init(data: Data, sha256: String? = nil) throws {
         var handle: OpaquePointer?
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let bytes = raw.bindMemory(to: UInt8.self)
-            try SegFaceError.check(segface_model_load_memory(bytes.baseAddress, bytes.count, &handle))
+            if let sha256 = sha256 {
+                try SegFaceError.check(
+                    segface_model_load_memory_verified(bytes.baseAddress, bytes.count, sha256, &handle))
+            } else {
+                try SegFaceError.check(segface_model_load_memory(bytes.baseAddress, bytes.count, &handle))
+            }
         }
         try self.init(model: handle)
     }

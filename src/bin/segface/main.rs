@@ -1,6 +1,7 @@
 //! The `segface` command: convert checkpoints, parse images, describe models, benchmark, fetch.
 
 mod alloc_stats;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -60,6 +61,19 @@ enum Command {
         #[arg(long)]
         image: Option<PathBuf>,
     },
+    /// Parse many frames in one process through the C ABI and report whether memory stays flat.
+    Soak {
+        /// ONNX model; without it, the MobileNetV3 architecture with seeded weights.
+        #[arg(short, long)]
+        model: Option<PathBuf>,
+        #[arg(long, default_value_t = 128)]
+        resolution: usize,
+        #[arg(long, default_value_t = 5000)]
+        iters: usize,
+        /// Parses before the baseline is taken.
+        #[arg(long, default_value_t = 300)]
+        warmup: usize,
+    },
     /// Download a published checkpoint, verify, convert and install it.
     Fetch {
         /// Name from the manifest, e.g. mobilenet-celeba-512.
@@ -93,6 +107,9 @@ fn main() -> ExitCode {
             bench(model.as_deref(), resolution, iters, image.as_deref())
         }
         Command::Fetch { name, url, sha256, output } => fetch_model(&name, url, sha256, output),
+        Command::Soak { model, resolution, iters, warmup } => {
+            model_bytes(model.as_deref(), resolution).and_then(|(onnx, _)| soak::soak(onnx, iters, warmup))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -132,8 +149,14 @@ fn convert_file(checkpoint: &Path, output: &Path, resolution: usize) -> CliResul
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     std::fs::write(output, &onnx).map_err(|e| format!("{}: {e}", output.display()))?;
+    // The hash travels with the model (`sha256sum -c` format); Model::load checks it.
+    let mut sidecar = output.as_os_str().to_owned();
+    sidecar.push(".sha256");
+    let file_name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    std::fs::write(&sidecar, format!("{}  {file_name}\n", sha256_hex(&onnx)))
+        .map_err(|e| format!("{}: {e}", Path::new(&sidecar).display()))?;
     eprintln!(
-        "wrote {} ({:.1} MB, source sha256 {source_sha256}) in {:.1} s",
+        "wrote {} and its .sha256 ({:.1} MB, source sha256 {source_sha256}) in {:.1} s",
         output.display(),
         onnx.len() as f64 / 1e6,
         started.elapsed().as_secs_f64()
@@ -259,9 +282,10 @@ fn synthetic_frame() -> image::RgbImage {
     image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x / 3) as u8, (y / 2) as u8, ((x + y) / 5) as u8]))
 }
 
-fn bench(model_path: Option<&Path>, resolution: usize, iters: usize, image_path: Option<&Path>) -> CliResult {
-    let iters = iters.max(1);
-    let (onnx, source) = match model_path {
+/// The model to run: a file, or the MobileNetV3 architecture with seeded weights exported in
+/// memory (speed and memory do not depend on weight values). Also says which it is.
+fn model_bytes(model_path: Option<&Path>, resolution: usize) -> Result<(Vec<u8>, String), String> {
+    Ok(match model_path {
         Some(path) => {
             (std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?, path.display().to_string())
         }
@@ -276,7 +300,12 @@ fn bench(model_path: Option<&Path>, resolution: usize, iters: usize, image_path:
             );
             (onnx, source)
         }
-    };
+    })
+}
+
+fn bench(model_path: Option<&Path>, resolution: usize, iters: usize, image_path: Option<&Path>) -> CliResult {
+    let iters = iters.max(1);
+    let (onnx, source) = model_bytes(model_path, resolution)?;
     let started = Instant::now();
     let model = Model::from_bytes(&onnx).map_err(err)?;
     drop(onnx);

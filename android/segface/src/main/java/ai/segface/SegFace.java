@@ -28,17 +28,30 @@ public final class SegFace implements AutoCloseable {
 
     /** Loads an ONNX model file made by {@code segface convert}. */
     public static SegFace load(String path) {
+        return load(path, null);
+    }
+
+    /**
+     * Loads an ONNX model file whose SHA-256 must be {@code sha256Hex} (64 hex digits; null to skip
+     * the check): a replaced or damaged file throws {@link SegFaceException}.
+     */
+    public static SegFace load(String path, String sha256Hex) {
         if (path == null) throw new IllegalArgumentException("path is null");
-        return new SegFace(nativeLoadPath(path));
+        return new SegFace(nativeLoadPath(path, sha256Hex));
     }
 
     /** Loads a model from memory (for example an asset read into a buffer); the bytes are copied. */
     public static SegFace load(ByteBuffer modelBytes) {
+        return load(modelBytes, null);
+    }
+
+    /** Like {@link #load(ByteBuffer)}, and the bytes' SHA-256 must be {@code sha256Hex} (or null). */
+    public static SegFace load(ByteBuffer modelBytes, String sha256Hex) {
         if (modelBytes == null) throw new IllegalArgumentException("modelBytes is null");
         ByteBuffer view = modelBytes.duplicate();
         byte[] bytes = new byte[view.remaining()];
         view.get(bytes);
-        return new SegFace(nativeLoadBytes(bytes));
+        return new SegFace(nativeLoadBytes(bytes, sha256Hex));
     }
 
     /**
@@ -83,9 +96,9 @@ public final class SegFace implements AutoCloseable {
         return handle;
     }
 
-    private static native long nativeLoadPath(String path);
+    private static native long nativeLoadPath(String path, String sha256Hex);
 
-    private static native long nativeLoadBytes(byte[] bytes);
+    private static native long nativeLoadBytes(byte[] bytes, String sha256Hex);
 
     private static native String[] nativeClassNames(long handle);
 

@@ -1,0 +1,78 @@
+//! `segface_parse` with arbitrary image descriptors, buffer sizes and strides (all honest about
+//! how many bytes really exist, as the C contract requires). It must never write outside the
+//! label buffer or between label rows, never panic internally, and on success fill every label.
+#![no_main]
+
+use std::sync::{Mutex, OnceLock};
+
+use libfuzzer_sys::fuzz_target;
+use segface::ffi::*;
+
+struct Handles(*mut SegfaceSession);
+// SAFETY: used under the mutex only.
+unsafe impl Send for Handles {}
+
+fn session() -> &'static Mutex<Handles> {
+    static SESSION: OnceLock<Mutex<Handles>> = OnceLock::new();
+    SESSION.get_or_init(|| {
+        let bytes = segface_fuzz::tiny_model();
+        let (mut model, mut session) = (std::ptr::null_mut(), std::ptr::null_mut());
+        unsafe {
+            assert_eq!(segface_model_load_memory(bytes.as_ptr(), bytes.len(), &mut model), SegfaceStatus::Ok);
+            assert_eq!(segface_session_create(model, &mut session), SegfaceStatus::Ok);
+            segface_model_free(&mut model);
+        }
+        Mutex::new(Handles(session))
+    })
+}
+
+fn u32_at(data: &[u8], at: usize) -> u32 {
+    let mut b = [0u8; 4];
+    for (i, v) in b.iter_mut().enumerate() {
+        *v = data.get(at + i).copied().unwrap_or(0);
+    }
+    u32::from_le_bytes(b)
+}
+
+const CANARY: u8 = 0xA5;
+const LIMIT: usize = 1 << 20;
+
+fuzz_target!(|data: &[u8]| {
+    let format = u32_at(data, 0) as i32 % 5 - 1;
+    let width = u32_at(data, 4) & 0xffff;
+    let height = u32_at(data, 8) & 0xffff;
+    let row_stride = u32_at(data, 12) as usize;
+    let data_len = u32_at(data, 16) as usize % LIMIT;
+    let labels_len = u32_at(data, 20) as usize % LIMIT;
+    let labels_stride = u32_at(data, 24) as usize;
+    let flags = data.get(28).copied().unwrap_or(0);
+    let pixels: Vec<u8> = (0..data_len).map(|i| data.get(29 + i % 64).copied().unwrap_or(i as u8)).collect();
+    let mut labels = vec![CANARY; labels_len + 64];
+
+    let image = SegfaceImage {
+        struct_size: if flags & 1 != 0 { 8 } else { std::mem::size_of::<SegfaceImage>() as u32 },
+        format,
+        width,
+        height,
+        data: if flags & 2 != 0 { std::ptr::null() } else { pixels.as_ptr() },
+        data_len,
+        row_stride,
+    };
+    let image_ptr: *const SegfaceImage = if flags & 4 != 0 { std::ptr::null() } else { &image };
+    let labels_ptr = if flags & 8 != 0 { std::ptr::null_mut() } else { labels.as_mut_ptr() };
+    let handles = session().lock().unwrap();
+    let status = unsafe { segface_parse(handles.0, image_ptr, labels_ptr, labels_len, labels_stride) };
+    assert_ne!(status, SegfaceStatus::ErrInternal, "a panic was caught inside segface");
+    assert!(labels[labels_len..].iter().all(|&b| b == CANARY), "written past labels_len");
+    if status == SegfaceStatus::Ok {
+        let (w, h) = (width as usize, height as usize);
+        for y in 0..h {
+            let row = &labels[y * labels_stride..y * labels_stride + w];
+            assert!(row.iter().all(|&c| (c as i64) < segface_fuzz::TINY_CLASSES), "row {y} not filled");
+            if y + 1 < h {
+                let gap = &labels[y * labels_stride + w..(y + 1) * labels_stride];
+                assert!(gap.iter().all(|&b| b == CANARY), "written between rows");
+            }
+        }
+    }
+});

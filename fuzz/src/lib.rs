@@ -1,0 +1,84 @@
+//! Small, valid inputs for the fuzz targets: a tiny model that passes every check and loads in
+//! milliseconds (so the C ABI targets reach inference), and a tiny checkpoint in the published
+//! torch.save layout (so the checkpoint target starts from a file that reads; shared with the
+//! tests).
+
+#[path = "../../tests/common/torch_files.rs"]
+pub mod torch_files;
+
+use prost::Message;
+use tract_onnx::pb;
+
+/// The tiny model's input resolution.
+pub const TINY_RESOLUTION: i64 = 32;
+/// Its number of classes (SegFace's 19, so class names come from the default list).
+pub const TINY_CLASSES: i64 = 19;
+
+fn float_tensor(name: &str, dims: &[i64], values: impl Iterator<Item = f32>) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: pb::tensor_proto::DataType::Float as i32,
+        raw_data: values.flat_map(f32::to_le_bytes).collect(),
+        ..Default::default()
+    }
+}
+
+fn value_info(name: &str, dims: &[i64]) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{dimension::Value, Dimension};
+    let shape = pb::TensorShapeProto {
+        dim: dims
+            .iter()
+            .map(|&d| Dimension { value: Some(Value::DimValue(d)), ..Default::default() })
+            .collect(),
+    };
+    pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: pb::tensor_proto::DataType::Float as i32,
+                shape: Some(shape),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A (1, 3, 32, 32) -> (1, 19, 32, 32) model: one 1x1 convolution, SegFace's input and output
+/// names and metadata keys.
+pub fn tiny_model() -> Vec<u8> {
+    let (r, c) = (TINY_RESOLUTION, TINY_CLASSES);
+    let weights = (0..c * 3).map(|i| ((i * 7919) % 13) as f32 / 13.0 - 0.5);
+    let node = pb::NodeProto {
+        name: "head".into(),
+        op_type: "Conv".into(),
+        input: vec!["image".into(), "w".into(), "b".into()],
+        output: vec!["logits".into()],
+        ..Default::default()
+    };
+    let graph = pb::GraphProto {
+        name: "tiny".into(),
+        node: vec![node],
+        initializer: vec![
+            float_tensor("w", &[c, 3, 1, 1], weights),
+            float_tensor("b", &[c], (0..c).map(|i| i as f32 * 0.01)),
+        ],
+        input: vec![value_info("image", &[1, 3, r, r])],
+        output: vec![value_info("logits", &[1, c, r, r])],
+        ..Default::default()
+    };
+    let meta = |k: &str, v: &str| pb::StringStringEntryProto { key: k.into(), value: v.into() };
+    pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 17 }],
+        graph: Some(graph),
+        metadata_props: vec![
+            meta("segface.resolution", &r.to_string()),
+            meta("segface.mean", "0.485,0.456,0.406"),
+            meta("segface.std", "0.229,0.224,0.225"),
+        ],
+        ..Default::default()
+    }
+    .encode_to_vec()
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds the release static libraries for Android (aarch64-linux-android, with the JNI entry points)
+# and iOS (aarch64-apple-ios) on Linux, without the NDK or Xcode: Debian's clang 16 assembles
+# tract's arm64 kernels. CI runs this to prove the mobile targets build; apps build with
+# android/build-rust.sh (cargo-ndk) and ios/build-xcframework.sh (Xcode) instead.
+#
+# Prints each library's size as built and with debug sections stripped, and fails if tract's SDOT
+# int8 kernel was silently left out (clang 16 rejects `.arch armv8.2-a+dotprod` in the kernel
+# probe, so the assembler is told the architecture with -Wa,-march).
+#
+# usage: scripts/build-mobile-staticlibs.sh [triple ...]   (default: both)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CLANG=${CLANG:-clang-16}
+# llvm's archiver and strip understand both ELF (Android) and Mach-O (iOS) objects.
+AR=${AR:-$(command -v llvm-ar-16 || command -v llvm-ar)}
+STRIP_TOOL=${STRIP_TOOL:-$(command -v llvm-strip-16 || command -v llvm-strip)}
+ASM_ARCH="-Wa,-march=armv8.2-a+dotprod"
+PROFILE_DIR=release
+
+build() { # triple, clang target, features
+    local triple=$1 clang_target=$2 features=$3 var=${1//-/_}
+    echo "--- $triple"
+    env "CC_$var=$CLANG" "CFLAGS_$var=--target=$clang_target $ASM_ARCH" "AR_$var=$AR" \
+        SDKROOT="$sdk_stub" \
+        cargo rustc --quiet --lib --release --crate-type staticlib --target "$triple" \
+        --no-default-features ${features:+--features "$features"}
+    local lib=target/$triple/$PROFILE_DIR/libsegface.a
+    local linalg_out
+    linalg_out=$(ls -td target/"$triple"/$PROFILE_DIR/build/tract-linalg-*/out | head -1)
+    if [ ! -f "$linalg_out/libarm64simd_dot.a" ]; then
+        echo "error: tract's SDOT kernel was not assembled for $triple" >&2
+        exit 1
+    fi
+    local stripped=target/$triple/$PROFILE_DIR/libsegface.stripped.a
+    cp "$lib" "$stripped"
+    "$STRIP_TOOL" --strip-debug "$stripped"
+    printf '%s: libsegface.a %s bytes, %s bytes without debug sections\n' "$triple" \
+        "$(stat -c %s "$lib")" "$(stat -c %s "$stripped")"
+}
+
+# cc looks up the Apple SDK with xcrun unless SDKROOT names a directory; only assembly is
+# compiled for iOS, which needs no SDK headers, so an empty directory does.
+sdk_stub=$PWD/target/apple-sdk-stub
+mkdir -p "$sdk_stub"
+
+targets=${*:-aarch64-linux-android aarch64-apple-ios}
+for triple in $targets; do
+    rustup target add "$triple" >/dev/null 2>&1
+    case $triple in
+        aarch64-linux-android) build "$triple" aarch64-linux-android21 jni ;;
+        aarch64-apple-ios) build "$triple" arm64-apple-ios13.0 "" ;;
+        *) echo "unknown target $triple" >&2; exit 2 ;;
+    esac
+done
