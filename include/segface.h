@@ -30,6 +30,16 @@
 #define SEGFACE_MAX_IMAGE_DIM 16384
 
 /*
+ YUV full range (BT.601, JPEG; Android camera frames).
+ */
+#define SEGFACE_YUV_RANGE_FULL 0
+
+/*
+ YUV limited "video" range (BT.601, Y in 16..235; iOS `...VideoRange` buffers).
+ */
+#define SEGFACE_YUV_RANGE_LIMITED 1
+
+/*
  Result of every fallible call. 0 is success; values are never reused.
  */
 typedef enum SegfaceStatus {
@@ -122,6 +132,56 @@ typedef struct SegfaceImage {
 } SegfaceImage;
 
 /*
+ One plane of a frame: `data_len` readable bytes; sample (x, y) at
+ `data[y * row_stride + x * pixel_stride]` (`pixel_stride` is used by YUV420 only).
+ */
+typedef struct SegfacePlane {
+  const uint8_t *data;
+  size_t data_len;
+  size_t row_stride;
+  size_t pixel_stride;
+} SegfacePlane;
+
+/*
+ A camera frame in sensor orientation. Set `struct_size = sizeof(SegfaceFrame)`; fields may be
+ appended in later versions and older callers keep working.
+ */
+typedef struct SegfaceFrame {
+  uint32_t struct_size;
+  /*
+   One of `SEGFACE_PIXEL_FORMAT_*`; packed formats use plane 0 (`pixel_stride` ignored).
+   */
+  SegfacePixelFormat format;
+  uint32_t width;
+  uint32_t height;
+  struct SegfacePlane planes[3];
+  /*
+   `SEGFACE_YUV_RANGE_*` (YUV formats; NV21 is always full range).
+   */
+  int32_t yuv_range;
+  /*
+   Clockwise rotation that makes the frame upright: 0, 90, 180 or 270.
+   */
+  uint32_t rotation_degrees;
+  /*
+   Nonzero: mirror left-right after rotating (front cameras).
+   */
+  uint32_t mirror;
+} SegfaceFrame;
+
+/*
+ Where the face is, in upright frame pixels (after rotation and mirroring). Set
+ `struct_size = sizeof(SegfaceFace)`.
+ */
+typedef struct SegfaceFace {
+  uint32_t struct_size;
+  float x;
+  float y;
+  float width;
+  float height;
+} SegfaceFace;
+
+/*
  3 bytes per pixel: R, G, B.
  */
 #define SEGFACE_PIXEL_FORMAT_RGB8 0
@@ -135,6 +195,26 @@ typedef struct SegfaceImage {
  4 bytes per pixel: B, G, R, A (alpha ignored), e.g. iOS kCVPixelFormatType_32BGRA.
  */
 #define SEGFACE_PIXEL_FORMAT_BGRA8 2
+
+/*
+ Y plane, then interleaved V/U at half resolution (Android camera's default); planes 0 and 1.
+ */
+#define SEGFACE_PIXEL_FORMAT_NV21 3
+
+/*
+ Y plane, then interleaved U/V at half resolution (iOS 420f/420v); planes 0 and 1.
+ */
+#define SEGFACE_PIXEL_FORMAT_NV12 4
+
+/*
+ Y, U and V planes, chroma at half resolution; planes 0, 1, 2 (pixel strides ignored).
+ */
+#define SEGFACE_PIXEL_FORMAT_I420 5
+
+/*
+ Y, U and V planes with their own row and pixel strides (Android `YUV_420_888`).
+ */
+#define SEGFACE_PIXEL_FORMAT_YUV420 6
 
 #ifdef __cplusplus
 extern "C" {
@@ -269,6 +349,25 @@ enum SegfaceStatus segface_parse(struct SegfaceSession *session,
                                  uint8_t *labels,
                                  size_t labels_len,
                                  size_t labels_stride);
+
+/*
+ Parses a camera frame (NV21, NV12, I420, YUV_420_888-style planes or packed RGB, in sensor
+ orientation) and writes a label map of the frame's own size and orientation: `frame->height`
+ rows of `frame->width` labels, `labels_stride` bytes apart. With `face` (upright frame
+ pixels), the model sees that box and its labels are mapped back into it; other pixels are
+ background (0). With `face == NULL` the whole upright frame is the face crop.
+
+ # Safety
+ `session` must be NULL or a live session; `frame` NULL or a valid descriptor whose planes
+ are readable for their `data_len` bytes; `face` NULL or valid; `labels` NULL or writable for
+ `labels_len` bytes.
+ */
+enum SegfaceStatus segface_parse_frame(struct SegfaceSession *session,
+                                       const struct SegfaceFrame *frame,
+                                       const struct SegfaceFace *face,
+                                       uint8_t *labels,
+                                       size_t labels_len,
+                                       size_t labels_stride);
 
 #ifdef __cplusplus
 }  // extern "C"

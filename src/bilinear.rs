@@ -19,3 +19,20 @@ pub fn taps(input: usize, output: usize) -> impl Iterator<Item = Tap> {
         Tap { lo, hi: (lo + 1).min(input - 1), frac: src - lo as f32 }
     })
 }
+
+/// Taps for the output pixels `dst` of an image in which an `input`-sample axis covers the box
+/// `start..start + len` (output pixel units): src = (dst + 0.5 - start) * input / len - 0.5,
+/// clamped to the input. With `start = 0` and `len = output` these are exactly [`taps`].
+pub fn taps_in_box(
+    input: usize,
+    start: f32,
+    len: f32,
+    dst: std::ops::Range<usize>,
+) -> impl Iterator<Item = Tap> {
+    let scale = input as f32 / len;
+    dst.map(move |dst| {
+        let src = ((dst as f32 + 0.5 - start) * scale - 0.5).max(0.0);
+        let lo = (src as usize).min(input - 1);
+        Tap { lo, hi: (lo + 1).min(input - 1), frac: (src - lo as f32).min(1.0) }
+    })
+}

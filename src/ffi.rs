@@ -11,6 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, ErrorKind};
+use crate::frame::{FaceBox, Frame, FrameOptions, Orientation, Plane, Rotation, YuvRange};
 use crate::image_view::{ImageView, PixelFormat};
 use crate::model::Model;
 use crate::session::Session;
@@ -59,6 +60,60 @@ pub const SEGFACE_PIXEL_FORMAT_RGB8: SegfacePixelFormat = 0;
 pub const SEGFACE_PIXEL_FORMAT_RGBA8: SegfacePixelFormat = 1;
 /// 4 bytes per pixel: B, G, R, A (alpha ignored), e.g. iOS kCVPixelFormatType_32BGRA.
 pub const SEGFACE_PIXEL_FORMAT_BGRA8: SegfacePixelFormat = 2;
+
+/// Y plane, then interleaved V/U at half resolution (Android camera's default); planes 0 and 1.
+pub const SEGFACE_PIXEL_FORMAT_NV21: SegfacePixelFormat = 3;
+/// Y plane, then interleaved U/V at half resolution (iOS 420f/420v); planes 0 and 1.
+pub const SEGFACE_PIXEL_FORMAT_NV12: SegfacePixelFormat = 4;
+/// Y, U and V planes, chroma at half resolution; planes 0, 1, 2 (pixel strides ignored).
+pub const SEGFACE_PIXEL_FORMAT_I420: SegfacePixelFormat = 5;
+/// Y, U and V planes with their own row and pixel strides (Android `YUV_420_888`).
+pub const SEGFACE_PIXEL_FORMAT_YUV420: SegfacePixelFormat = 6;
+
+/// YUV full range (BT.601, JPEG; Android camera frames).
+pub const SEGFACE_YUV_RANGE_FULL: i32 = 0;
+/// YUV limited "video" range (BT.601, Y in 16..235; iOS `...VideoRange` buffers).
+pub const SEGFACE_YUV_RANGE_LIMITED: i32 = 1;
+
+/// One plane of a frame: `data_len` readable bytes; sample (x, y) at
+/// `data[y * row_stride + x * pixel_stride]` (`pixel_stride` is used by YUV420 only).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SegfacePlane {
+    pub data: *const u8,
+    pub data_len: usize,
+    pub row_stride: usize,
+    pub pixel_stride: usize,
+}
+
+/// A camera frame in sensor orientation. Set `struct_size = sizeof(SegfaceFrame)`; fields may be
+/// appended in later versions and older callers keep working.
+#[repr(C)]
+pub struct SegfaceFrame {
+    pub struct_size: u32,
+    /// One of `SEGFACE_PIXEL_FORMAT_*`; packed formats use plane 0 (`pixel_stride` ignored).
+    pub format: SegfacePixelFormat,
+    pub width: u32,
+    pub height: u32,
+    pub planes: [SegfacePlane; 3],
+    /// `SEGFACE_YUV_RANGE_*` (YUV formats; NV21 is always full range).
+    pub yuv_range: i32,
+    /// Clockwise rotation that makes the frame upright: 0, 90, 180 or 270.
+    pub rotation_degrees: u32,
+    /// Nonzero: mirror left-right after rotating (front cameras).
+    pub mirror: u32,
+}
+
+/// Where the face is, in upright frame pixels (after rotation and mirroring). Set
+/// `struct_size = sizeof(SegfaceFace)`.
+#[repr(C)]
+pub struct SegfaceFace {
+    pub struct_size: u32,
+    pub x: f32,
+    pub y: f32,
+    pub width: f32,
+    pub height: f32,
+}
 
 /// A borrowed image. Set `struct_size = sizeof(SegfaceImage)`; fields may be appended in later
 /// versions and older callers keep working.
@@ -379,15 +434,119 @@ pub unsafe extern "C" fn segface_session_free(session: *mut *mut SegfaceSession)
     free_handle(session)
 }
 
+/// Caller bytes of a plane.
+///
+/// # Safety
+/// `plane.data` must be NULL or readable for `plane.data_len` bytes.
+unsafe fn plane_bytes<'a>(plane: &SegfacePlane, name: &str) -> Result<&'a [u8], Failure> {
+    if plane.data.is_null() {
+        return Err(null(name));
+    }
+    Ok(std::slice::from_raw_parts(plane.data, plane.data_len))
+}
+
+fn struct_size_error(name: &str, given: u32, needed: usize) -> Failure {
+    Failure(
+        SegfaceStatus::ErrInvalidArgument,
+        format!("{name}.struct_size is {given}, expected at least {needed} (set it to sizeof({name}))"),
+    )
+}
+
+/// A frame descriptor as the safe API's frame and reading options.
+///
+/// # Safety
+/// Every plane the format uses must be NULL or readable for its `data_len` bytes.
+unsafe fn frame_options<'a>(
+    frame: &'a SegfaceFrame,
+    face: Option<&SegfaceFace>,
+) -> Result<(Frame<'a>, FrameOptions), Failure> {
+    if (frame.struct_size as usize) < std::mem::size_of::<SegfaceFrame>() {
+        return Err(struct_size_error(
+            "SegfaceFrame",
+            frame.struct_size,
+            std::mem::size_of::<SegfaceFrame>(),
+        ));
+    }
+    let range = match frame.yuv_range {
+        SEGFACE_YUV_RANGE_FULL => YuvRange::Full,
+        SEGFACE_YUV_RANGE_LIMITED => YuvRange::Limited,
+        other => {
+            return Err(Failure(SegfaceStatus::ErrInvalidArgument, format!("unknown YUV range {other}")))
+        }
+    };
+    let [p0, p1, p2] = &frame.planes;
+    let (w, h) = (frame.width, frame.height);
+    let packed = |format| -> Result<Frame<'a>, Failure> {
+        Ok(Frame::Packed(ImageView::new(plane_bytes(p0, "planes[0].data")?, w, h, p0.row_stride, format)?))
+    };
+    let parsed = match frame.format {
+        SEGFACE_PIXEL_FORMAT_RGB8 => packed(PixelFormat::Rgb8)?,
+        SEGFACE_PIXEL_FORMAT_RGBA8 => packed(PixelFormat::Rgba8)?,
+        SEGFACE_PIXEL_FORMAT_BGRA8 => packed(PixelFormat::Bgra8)?,
+        SEGFACE_PIXEL_FORMAT_NV21 => Frame::nv21(
+            w,
+            h,
+            plane_bytes(p0, "planes[0].data")?,
+            p0.row_stride,
+            plane_bytes(p1, "planes[1].data")?,
+            p1.row_stride,
+        )?,
+        SEGFACE_PIXEL_FORMAT_NV12 => Frame::nv12(
+            w,
+            h,
+            plane_bytes(p0, "planes[0].data")?,
+            p0.row_stride,
+            plane_bytes(p1, "planes[1].data")?,
+            p1.row_stride,
+            range,
+        )?,
+        SEGFACE_PIXEL_FORMAT_I420 => Frame::i420(
+            w,
+            h,
+            (plane_bytes(p0, "planes[0].data")?, p0.row_stride),
+            (plane_bytes(p1, "planes[1].data")?, p1.row_stride),
+            (plane_bytes(p2, "planes[2].data")?, p2.row_stride),
+            range,
+        )?,
+        SEGFACE_PIXEL_FORMAT_YUV420 => {
+            let plane = |p: &SegfacePlane, name| -> Result<Plane<'a>, Failure> {
+                Ok(Plane {
+                    data: plane_bytes(p, name)?,
+                    row_stride: p.row_stride,
+                    pixel_stride: p.pixel_stride,
+                })
+            };
+            Frame::yuv420(
+                w,
+                h,
+                plane(p0, "planes[0].data")?,
+                plane(p1, "planes[1].data")?,
+                plane(p2, "planes[2].data")?,
+                range,
+            )?
+        }
+        other => {
+            return Err(Failure(SegfaceStatus::ErrUnsupportedFormat, format!("unknown pixel format {other}")))
+        }
+    };
+    let orientation =
+        Orientation { rotation: Rotation::from_degrees(frame.rotation_degrees)?, mirror: frame.mirror != 0 };
+    let face = match face {
+        Some(f) if (f.struct_size as usize) < std::mem::size_of::<SegfaceFace>() => {
+            return Err(struct_size_error("SegfaceFace", f.struct_size, std::mem::size_of::<SegfaceFace>()))
+        }
+        Some(f) => Some(FaceBox { x: f.x, y: f.y, width: f.width, height: f.height }),
+        None => None,
+    };
+    Ok((parsed, FrameOptions { orientation, face }))
+}
+
 fn image_view<'a>(image: &'a SegfaceImage) -> Result<ImageView<'a>, Failure> {
     if (image.struct_size as usize) < std::mem::size_of::<SegfaceImage>() {
-        return Err(Failure(
-            SegfaceStatus::ErrInvalidArgument,
-            format!(
-                "SegfaceImage.struct_size is {}, expected at least {} (set it to sizeof(SegfaceImage))",
-                image.struct_size,
-                std::mem::size_of::<SegfaceImage>()
-            ),
+        return Err(struct_size_error(
+            "SegfaceImage",
+            image.struct_size,
+            std::mem::size_of::<SegfaceImage>(),
         ));
     }
     let format = match image.format {
@@ -423,37 +582,81 @@ pub unsafe extern "C" fn segface_parse(
     labels_stride: usize,
 ) -> SegfaceStatus {
     guarded(|| {
-        let session = session.as_ref().ok_or_else(|| null("session"))?;
         let image = image.as_ref().ok_or_else(|| null("image"))?;
-        if labels.is_null() {
-            return Err(null("labels"));
-        }
-        if session.poisoned.load(Ordering::Acquire) {
-            return Err(Failure(
-                SegfaceStatus::ErrInternal,
-                "this session failed internally earlier; create a new one".into(),
-            ));
-        }
-        if session.busy.swap(true, Ordering::Acquire) {
-            return Err(Failure(
-                SegfaceStatus::ErrSessionBusy,
-                "the session is in use by another thread; use one session per thread".into(),
-            ));
-        }
-        let result = catch_unwind(AssertUnwindSafe(|| {
+        with_session(session, labels, |inner| {
             let view = image_view(image)?;
             let out = std::slice::from_raw_parts_mut(labels, labels_len);
-            // SAFETY: the busy flag gives this call exclusive access to the session.
-            let inner = &mut *session.session.get();
             inner.parse_into(&view, out, labels_stride).map_err(Failure::from)
-        }));
-        session.busy.store(false, Ordering::Release);
-        match result {
-            Ok(r) => r,
-            Err(panic) => {
-                session.poisoned.store(true, Ordering::Release);
-                std::panic::resume_unwind(panic)
-            }
-        }
+        })
     })
+}
+
+/// Parses a camera frame (NV21, NV12, I420, YUV_420_888-style planes or packed RGB, in sensor
+/// orientation) and writes a label map of the frame's own size and orientation: `frame->height`
+/// rows of `frame->width` labels, `labels_stride` bytes apart. With `face` (upright frame
+/// pixels), the model sees that box and its labels are mapped back into it; other pixels are
+/// background (0). With `face == NULL` the whole upright frame is the face crop.
+///
+/// # Safety
+/// `session` must be NULL or a live session; `frame` NULL or a valid descriptor whose planes
+/// are readable for their `data_len` bytes; `face` NULL or valid; `labels` NULL or writable for
+/// `labels_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn segface_parse_frame(
+    session: *mut SegfaceSession,
+    frame: *const SegfaceFrame,
+    face: *const SegfaceFace,
+    labels: *mut u8,
+    labels_len: usize,
+    labels_stride: usize,
+) -> SegfaceStatus {
+    guarded(|| {
+        let frame = frame.as_ref().ok_or_else(|| null("frame"))?;
+        let face = face.as_ref();
+        with_session(session, labels, |inner| {
+            let (parsed, options) = frame_options(frame, face)?;
+            let out = std::slice::from_raw_parts_mut(labels, labels_len);
+            inner.parse_frame_into(&parsed, &options, out, labels_stride).map_err(Failure::from)
+        })
+    })
+}
+
+/// Runs `body` with exclusive use of the session, after checking `labels` is not NULL (or
+/// reports the session busy or poisoned).
+///
+/// # Safety
+/// `session` must be NULL or a live session.
+unsafe fn with_session(
+    session: *mut SegfaceSession,
+    labels: *mut u8,
+    body: impl FnOnce(&mut Session) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let session = session.as_ref().ok_or_else(|| null("session"))?;
+    if labels.is_null() {
+        return Err(null("labels"));
+    }
+    if session.poisoned.load(Ordering::Acquire) {
+        return Err(Failure(
+            SegfaceStatus::ErrInternal,
+            "this session failed internally earlier; create a new one".into(),
+        ));
+    }
+    if session.busy.swap(true, Ordering::Acquire) {
+        return Err(Failure(
+            SegfaceStatus::ErrSessionBusy,
+            "the session is in use by another thread; use one session per thread".into(),
+        ));
+    }
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the busy flag gives this call exclusive access to the session.
+        body(&mut *session.session.get())
+    }));
+    session.busy.store(false, Ordering::Release);
+    match result {
+        Ok(r) => r,
+        Err(panic) => {
+            session.poisoned.store(true, Ordering::Release);
+            std::panic::resume_unwind(panic)
+        }
+    }
 }

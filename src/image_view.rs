@@ -91,22 +91,25 @@ impl<'a> ImageView<'a> {
         self.format
     }
 
-    /// Copies the pixels into `out` as tightly packed RGB8 (alpha dropped).
-    pub(crate) fn write_rgb(&self, out: &mut Vec<u8>) {
-        let (w, h) = (self.width as usize, self.height as usize);
-        out.clear();
-        out.reserve(w * h * 3);
-        let bpp = self.format.bytes_per_pixel();
+    /// The RGB value of pixel `(x, y)`.
+    #[inline]
+    pub(crate) fn rgb_at(&self, x: usize, y: usize) -> [u8; 3] {
+        let at = y * self.stride + x * self.format.bytes_per_pixel();
         let [r, g, b] = self.format.rgb_offsets();
-        for y in 0..h {
-            let row = &self.data[y * self.stride..y * self.stride + w * bpp];
-            if self.format == PixelFormat::Rgb8 {
-                out.extend_from_slice(row);
-            } else {
-                for px in row.chunks_exact(bpp) {
-                    out.extend_from_slice(&[px[r], px[g], px[b]]);
-                }
-            }
+        [self.data[at + r], self.data[at + g], self.data[at + b]]
+    }
+
+    /// Pixels `x0..x1` of row `y` as packed RGB8 into `out`.
+    pub(crate) fn read_rgb_row(&self, y: usize, x0: usize, x1: usize, out: &mut [u8]) {
+        let bpp = self.format.bytes_per_pixel();
+        let row = &self.data[y * self.stride + x0 * bpp..y * self.stride + x1 * bpp];
+        if self.format == PixelFormat::Rgb8 {
+            out.copy_from_slice(row);
+            return;
+        }
+        let [r, g, b] = self.format.rgb_offsets();
+        for (px, o) in row.chunks_exact(bpp).zip(out.chunks_exact_mut(3)) {
+            o.copy_from_slice(&[px[r], px[g], px[b]]);
         }
     }
 }
@@ -136,8 +139,10 @@ mod tests {
         data[0..4].copy_from_slice(&[3, 2, 1, 255]);
         data[16..20].copy_from_slice(&[30, 20, 10, 255]);
         let view = ImageView::new(&data, 2, 2, 12, PixelFormat::Bgra8).unwrap();
-        let mut rgb = Vec::new();
-        view.write_rgb(&mut rgb);
+        let mut rgb = vec![0u8; 12];
+        view.read_rgb_row(0, 0, 2, &mut rgb[..6]);
+        view.read_rgb_row(1, 0, 2, &mut rgb[6..]);
         assert_eq!(rgb, vec![1, 2, 3, 0, 0, 0, 0, 0, 0, 10, 20, 30]);
+        assert_eq!(view.rgb_at(1, 1), [10, 20, 30]);
     }
 }

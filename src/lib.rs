@@ -17,6 +17,7 @@ pub mod export;
 #[cfg(feature = "fetch")]
 pub mod fetch;
 pub mod ffi;
+pub mod frame;
 pub mod image_view;
 #[cfg(feature = "jni")]
 mod jni;

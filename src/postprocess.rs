@@ -7,8 +7,11 @@
 //! R x R label map instead would give blocky, nearest-neighbour edges. Ties go to the lowest
 //! class index, as torch's argmax.
 
+use std::ops::Range;
+
 use crate::bilinear::{self, Tap};
 use crate::classes::palette_color;
+use crate::resize::SourceBox;
 
 /// Logits of one image: `classes` planes of `size x size`, row-major.
 pub struct Logits<'a> {
@@ -36,16 +39,16 @@ pub struct Postprocessor {
 impl Postprocessor {
     /// Writes into `out` the argmax of `logits` resampled to the output's size.
     pub fn labels_from_logits(&mut self, logits: Logits, out: LabelsMut) {
-        let Logits { data: logits, classes, size: r } = logits;
+        let (classes, r) = (logits.classes, logits.size);
         let LabelsMut { data: labels, width, height, stride } = out;
         let plane = r * r;
-        debug_assert_eq!(logits.len(), classes * plane);
+        debug_assert_eq!(logits.data.len(), classes * plane);
         if width == r && height == r {
             for y in 0..r {
                 let row = &mut labels[y * stride..y * stride + r];
                 for (x, out) in row.iter_mut().enumerate() {
                     let p = y * r + x;
-                    *out = argmax((0..classes).map(|c| logits[c * plane + p]));
+                    *out = argmax((0..classes).map(|c| logits.data[c * plane + p]));
                 }
             }
             return;
@@ -56,20 +59,50 @@ impl Postprocessor {
         self.cols.extend(bilinear::taps(r, width));
         self.scores.resize(classes, 0.0);
         for y in 0..height {
-            let Tap { lo: y0, hi: y1, frac: fy } = self.rows[y];
             let row = &mut labels[y * stride..y * stride + width];
             for (x, out) in row.iter_mut().enumerate() {
-                let Tap { lo: x0, hi: x1, frac: fx } = self.cols[x];
-                for (c, score) in self.scores.iter_mut().enumerate() {
-                    let l = &logits[c * plane..(c + 1) * plane];
-                    let top = l[y0 * r + x0] * (1.0 - fx) + l[y0 * r + x1] * fx;
-                    let bottom = l[y1 * r + x0] * (1.0 - fx) + l[y1 * r + x1] * fx;
-                    *score = top * (1.0 - fy) + bottom * fy;
-                }
-                *out = argmax(self.scores.iter().copied());
+                *out = label_at(&mut self.scores, &logits, self.rows[y], self.cols[x]);
             }
         }
     }
+
+    /// Labels for the pixels `xs` x `ys` of an image in which the model saw the box `area`
+    /// (image pixel units), handed to `put(x, y, label)`: how a face crop's labels go back into
+    /// the frame. The whole image as the box gives exactly `labels_from_logits`.
+    pub fn labels_in_box(
+        &mut self,
+        logits: Logits,
+        area: SourceBox,
+        xs: Range<usize>,
+        ys: Range<usize>,
+        mut put: impl FnMut(usize, usize, u8),
+    ) {
+        let r = logits.size;
+        self.rows.clear();
+        self.rows.extend(bilinear::taps_in_box(r, area.y0 as f32, (area.y1 - area.y0) as f32, ys.clone()));
+        self.cols.clear();
+        self.cols.extend(bilinear::taps_in_box(r, area.x0 as f32, (area.x1 - area.x0) as f32, xs.clone()));
+        self.scores.resize(logits.classes, 0.0);
+        for (row, y) in self.rows.iter().zip(ys) {
+            for (col, x) in self.cols.iter().zip(xs.clone()) {
+                put(x, y, label_at(&mut self.scores, &logits, *row, *col));
+            }
+        }
+    }
+}
+
+/// The argmax over classes of the logits bilinearly sampled between the given taps.
+#[inline]
+fn label_at(scores: &mut [f32], logits: &Logits, row: Tap, col: Tap) -> u8 {
+    let (r, plane) = (logits.size, logits.size * logits.size);
+    let (Tap { lo: y0, hi: y1, frac: fy }, Tap { lo: x0, hi: x1, frac: fx }) = (row, col);
+    for (c, score) in scores.iter_mut().enumerate() {
+        let l = &logits.data[c * plane..(c + 1) * plane];
+        let top = l[y0 * r + x0] * (1.0 - fx) + l[y0 * r + x1] * fx;
+        let bottom = l[y1 * r + x0] * (1.0 - fx) + l[y1 * r + x1] * fx;
+        *score = top * (1.0 - fy) + bottom * fy;
+    }
+    argmax(scores.iter().copied())
 }
 
 /// Index of the largest value; the first one wins ties.

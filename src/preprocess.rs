@@ -3,8 +3,9 @@
 //! [0, 1], normalised per channel, laid out NCHW.
 
 use crate::error::Result;
+use crate::frame::{Frame, OrientedFrame};
 use crate::image_view::ImageView;
-use crate::resize::BicubicResizer;
+use crate::resize::{BicubicResizer, RowSource, SourceBox};
 
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
@@ -12,21 +13,22 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// Reusable buffers, so a steady stream of same-sized frames allocates nothing here.
 #[derive(Default)]
 pub struct Preprocessor {
-    rgb: Vec<u8>,
     resized: Vec<u8>,
     resizer: BicubicResizer,
 }
 
 impl Preprocessor {
-    /// The R x R RGB8 image the model sees.
+    /// The R x R RGB8 image the model sees for the whole image.
     pub fn resize_rgb(&mut self, image: &ImageView, resolution: usize) -> Result<&[u8]> {
-        image.write_rgb(&mut self.rgb);
-        let (w, h) = (image.width(), image.height());
-        if w as usize == resolution && h as usize == resolution {
-            return Ok(&self.rgb);
-        }
-        self.resizer.resize_rgb(&self.rgb, w as usize, h as usize, &mut self.resized, resolution, resolution);
-        Ok(&self.resized)
+        let source = OrientedFrame { frame: Frame::Packed(*image), orientation: Default::default() };
+        let area = SourceBox::whole(source.width(), source.height());
+        Ok(self.resize_area(&source, area, resolution))
+    }
+
+    /// The R x R RGB8 image the model sees for `area` of an upright source (read in place).
+    pub fn resize_area(&mut self, source: &impl RowSource, area: SourceBox, resolution: usize) -> &[u8] {
+        self.resizer.resize_box(source, area, &mut self.resized, resolution, resolution);
+        &self.resized
     }
 }
 

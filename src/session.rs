@@ -7,10 +7,12 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::frame::{Frame, FrameOptions, OrientedFrame};
 use crate::image_view::ImageView;
 use crate::model::Model;
 use crate::postprocess::{LabelsMut, Logits, Postprocessor};
 use crate::preprocess::{normalize_into, Preprocessor};
+use crate::resize::{RowSource, SourceBox};
 
 /// A label map owned by Rust (the convenience form of `Session::parse_into`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,21 +56,7 @@ impl Session {
     /// of `image.width()` bytes, `labels_stride` bytes apart. Bytes between rows are untouched.
     pub fn parse_into(&mut self, image: &ImageView, labels: &mut [u8], labels_stride: usize) -> Result<()> {
         let (w, h) = (image.width() as usize, image.height() as usize);
-        if labels_stride < w {
-            return Err(Error::invalid_argument(format!(
-                "label row stride {labels_stride} is smaller than the image width {w}"
-            )));
-        }
-        let needed = labels_stride
-            .checked_mul(h - 1)
-            .and_then(|v| v.checked_add(w))
-            .ok_or_else(|| Error::invalid_argument(format!("label row stride {labels_stride} overflows")))?;
-        if labels.len() < needed {
-            return Err(Error::new(
-                ErrorKind::BufferTooSmall,
-                format!("label buffer has {} bytes, a {w}x{h} image needs {needed}", labels.len()),
-            ));
-        }
+        check_labels(labels, w, h, labels_stride)?;
         let info = self.model.info();
         let (r, mean, std) = (info.resolution, info.mean, info.std);
         let classes = info.classes.len();
@@ -81,6 +69,49 @@ impl Session {
             Logits { data: logits, classes, size: r },
             LabelsMut { data: labels, width: w, height: h, stride: labels_stride },
         );
+        Ok(())
+    }
+
+    /// Parses a camera frame (any [`Frame`] layout, in sensor orientation) and writes a label map
+    /// of the frame's own size and orientation into `labels` (`frame.height()` rows of
+    /// `frame.width()` bytes, `labels_stride` apart). With a face box, the model sees that box
+    /// of the upright frame and its labels are mapped back into it; pixels outside the box are
+    /// background (0). Without one, the whole upright frame is the face crop.
+    pub fn parse_frame_into(
+        &mut self,
+        frame: &Frame,
+        options: &FrameOptions,
+        labels: &mut [u8],
+        labels_stride: usize,
+    ) -> Result<()> {
+        let (w, h) = (frame.width() as usize, frame.height() as usize);
+        check_labels(labels, w, h, labels_stride)?;
+        let source = OrientedFrame { frame: *frame, orientation: options.orientation };
+        let (uw, uh) = (source.width(), source.height());
+        let area = match &options.face {
+            Some(face) => face.clip(uw, uh)?,
+            None => SourceBox::whole(uw, uh),
+        };
+        let info = self.model.info();
+        let (r, mean, std, classes) = (info.resolution, info.mean, info.std, info.classes.len());
+        let mut input = self.take_input(r);
+        let rgb = self.preprocessor.resize_area(&source, area, r);
+        normalize_into(rgb, &mean, &std, input_slice(&mut input)?);
+        let output = self.run(input)?;
+        let logits = Logits { data: output_slice(&output)?, classes, size: r };
+        if options.face.is_some() {
+            for y in 0..h {
+                labels[y * labels_stride..y * labels_stride + w].fill(0);
+            }
+        }
+        // The upright pixels whose centres the box covers.
+        let xs = (area.x0.round() as usize)..(area.x1.round() as usize).min(uw);
+        let ys = (area.y0.round() as usize)..(area.y1.round() as usize).min(uh);
+        let orientation = options.orientation;
+        self.postprocessor.labels_in_box(logits, area, xs, ys, |x, y, label| {
+            let (fx, fy) = orientation.to_frame(x, y, w, h);
+            labels[fy * labels_stride + fx] = label;
+        });
         Ok(())
     }
 
@@ -129,6 +160,26 @@ impl Session {
             .map_err(|e| Error::engine(ErrorKind::Inference, "inference failed", e))?;
         Ok(outputs.remove(0))
     }
+}
+
+/// The label buffer must hold `height` rows of `width` bytes, `stride` apart.
+fn check_labels(labels: &[u8], w: usize, h: usize, stride: usize) -> Result<()> {
+    if stride < w {
+        return Err(Error::invalid_argument(format!(
+            "label row stride {stride} is smaller than the image width {w}"
+        )));
+    }
+    let needed = stride
+        .checked_mul(h - 1)
+        .and_then(|v| v.checked_add(w))
+        .ok_or_else(|| Error::invalid_argument(format!("label row stride {stride} overflows")))?;
+    if labels.len() < needed {
+        return Err(Error::new(
+            ErrorKind::BufferTooSmall,
+            format!("label buffer has {} bytes, a {w}x{h} image needs {needed}", labels.len()),
+        ));
+    }
+    Ok(())
 }
 
 fn engine_error(context: &str) -> impl Fn(TractError) -> Error + '_ {

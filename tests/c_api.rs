@@ -47,6 +47,29 @@ fn c_program_matches_the_reference_labels() {
 }
 
 #[test]
+fn c_program_parses_nv21_i420_rotated_and_boxed_frames() {
+    let dir = scratch("c_frames");
+    let model = onnx_256_file("c_frames");
+    let program = dir.join("parse_frame_c");
+    compile(&compiler(false), &["-std=c99"], &repo().join("tests/c/parse_frame.c"), &program);
+    let golden = Golden::load();
+    let (_, rgb) = golden.u8("input_rgb_u8");
+    let (_, expected) = golden.u8("labels");
+    let maps = run_program(&program, &model, &rgb, (256, 256), &dir);
+    let (rgb_path, yuv) = maps.split_at(256 * 256);
+    let (nv21, i420) = yuv.split_at(256 * 256);
+    let agree = agreement(rgb_path, &expected);
+    println!("C frames: RGB path {:.4} % equal to the reference", 100.0 * agree);
+    assert!(agree >= 0.9999, "{agree}");
+    for (name, labels) in [("NV21", nv21), ("I420", i420)] {
+        let agree = agreement(labels, rgb_path);
+        println!("C frames: {name} {:.3} % equal to the RGB path", 100.0 * agree);
+        // 4:2:0 chroma at the model resolution itself (no downscale to average it out).
+        assert!(agree >= 0.998, "{name}: {agree}");
+    }
+}
+
+#[test]
 fn cpp_wrapper_parses_a_real_image_like_the_rust_api() {
     let dir = scratch("cpp_api");
     let model = onnx_256_file("cpp_api");

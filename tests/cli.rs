@@ -39,8 +39,11 @@ fn convert_info_parse_round_trip() {
     let dir = scratch("cli_round_trip");
     let model = dir.join("model.onnx");
     ok(&segface(&["convert", s(&checkpoint_path()), "-o", s(&model), "--resolution", "256"]));
-    // The converted file is byte-identical to the library's export of the same checkpoint.
+    // The converted file is byte-identical to the library's export of the same checkpoint, and
+    // its hash travels with it.
     assert_eq!(std::fs::read(&model).unwrap(), onnx_256());
+    let sidecar = std::fs::read_to_string(dir.join("model.onnx.sha256")).unwrap();
+    assert_eq!(sidecar, format!("{}  model.onnx\n", segface::sha256_hex(onnx_256())));
 
     let info = ok(&segface(&["info", s(&model)]));
     assert!(info.contains("resolution:   256x256"), "{info}");
@@ -184,4 +187,49 @@ fn fetch_offline_says_how_to_convert_instead() {
     assert!(err.contains("segface convert model_299.pt"), "{err}");
     let out = segface(&["fetch", "no-such-model"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("mobilenet-celeba-512"));
+}
+
+#[test]
+fn parse_with_a_face_box_labels_the_box_inside_the_whole_photo() {
+    use segface::frame::{FaceBox, Frame, FrameOptions};
+    let dir = scratch("cli_box");
+    let model = onnx_256_file("cli_box");
+    let face = astronaut_rgb();
+    let mut photo = image::RgbImage::from_pixel(800, 700, image::Rgb([70, 80, 90]));
+    image::imageops::replace(&mut photo, &face, 200, 100);
+    let photo_path = dir.join("group.png");
+    photo.save(&photo_path).unwrap();
+    let labels_png = dir.join("labels.png");
+    ok(&segface(&[
+        "parse",
+        s(&photo_path),
+        "-m",
+        s(&model),
+        "-o",
+        s(&labels_png),
+        "--box",
+        "200,100,512,512",
+    ]));
+    let labels = image::open(&labels_png).unwrap().to_luma8();
+    assert_eq!(labels.dimensions(), (800, 700));
+
+    let view = ImageView::rgb(photo.as_raw(), 800, 700).unwrap();
+    let options = FrameOptions {
+        face: Some(FaceBox { x: 200.0, y: 100.0, width: 512.0, height: 512.0 }),
+        ..Default::default()
+    };
+    let mut expected = vec![0u8; 800 * 700];
+    model_256()
+        .session()
+        .unwrap()
+        .parse_frame_into(&Frame::Packed(view), &options, &mut expected, 800)
+        .unwrap();
+    assert_eq!(labels.as_raw(), &expected);
+    let classes_in_box = segface::postprocess::class_counts(&expected, 19).iter().filter(|&&n| n > 0).count();
+    assert!(classes_in_box > 3, "the box is labelled ({classes_in_box} classes)");
+    assert_eq!(labels.get_pixel(50, 50).0[0], 0);
+
+    let bad = segface(&["parse", s(&photo_path), "-m", s(&model), "-o", s(&labels_png), "--box", "1,2,3"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("x,y,width,height"));
 }

@@ -58,6 +58,20 @@ fn main() {
     write(&dir, "rgba_padded", &descriptor(1, 40, 30, 176, 176 * 30, 48));
     write(&dir, "too_large", &descriptor(2, 20000, 2, 80000, 160000, 20000));
 
+    // Frame descriptors: NV21 64x48 (planes sized and strided right), BGRA rotated 90 with a box.
+    let words = |values: &[u32]| values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+    let dir = corpus.join("frame_descriptor");
+    write(
+        &dir,
+        "nv21",
+        &words(&[4, 64, 48, 0, 0, 64 * 48, 64 * 24, 0, 64, 1, 64, 2, 0, 0, 0, 0, 0, 0, 0, 0]),
+    );
+    write(
+        &dir,
+        "bgra_rotated_box",
+        &words(&[3, 40, 30, 1, 6, 40 * 30 * 4, 0, 0, 160, 0, 0, 0, 0, 0, 0, 10, 20, 20, 0x3f80_0000, 0, 0]),
+    );
+
     let dir = corpus.join("c_abi_sequence");
     write(&dir, "load_create_parse_free", &[0, 0, 3, 0, 5, 0, 6, 14, 2, 0, 5, 0, 4, 0]);
     write(&dir, "misuse", &[3, 1, 5, 1, 2, 2, 4, 2, 1, 9, 7, 3, 9, 0]);

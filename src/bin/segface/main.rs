@@ -9,8 +9,9 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use segface::export::{export_mobilenet, ExportOptions};
+use segface::frame::{FaceBox, Frame, FrameOptions};
 use segface::weights::Weights;
-use segface::{arch, classes, fetch, postprocess, sha256_hex, ImageView, Model};
+use segface::{arch, classes, fetch, postprocess, sha256_hex, ImageView, LabelMap, Model};
 
 #[derive(Parser)]
 #[command(name = "segface", version, about = "SegFace face parsing on CPUs (19 CelebAMask-HQ classes)")]
@@ -44,6 +45,11 @@ enum Command {
         /// Print a JSON summary (per-class pixel counts) instead of a table.
         #[arg(long)]
         json: bool,
+        /// Where the face is in the photo, `x,y,width,height` in pixels: the model sees that box
+        /// and the labels come back into the photo's own size (background outside the box).
+        /// Without it the whole photo is the face crop.
+        #[arg(long = "box", value_name = "X,Y,W,H", value_parser = parse_face_box)]
+        face_box: Option<FaceBox>,
     },
     /// Describe a model: classes, resolution, normalisation, variant, hashes.
     Info { model: PathBuf },
@@ -99,8 +105,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Convert { checkpoint, output, resolution } => convert_file(&checkpoint, &output, resolution),
-        Command::Parse { image, model, output, overlay, json } => {
-            parse(&image, model, &output, overlay.as_deref(), json)
+        Command::Parse { image, model, output, overlay, json, face_box } => {
+            parse(&image, model, &output, overlay.as_deref(), json, face_box)
         }
         Command::Info { model } => info(&model),
         Command::Bench { model, resolution, iters, image } => {
@@ -117,6 +123,18 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `x,y,width,height` in pixels.
+fn parse_face_box(text: &str) -> Result<FaceBox, String> {
+    let values: Vec<f32> = text
+        .split(',')
+        .map(|v| v.trim().parse::<f32>().map_err(|_| format!("`{v}` is not a number")))
+        .collect::<Result<_, _>>()?;
+    match values.as_slice() {
+        &[x, y, width, height] => Ok(FaceBox { x, y, width, height }),
+        _ => Err(format!("expected x,y,width,height, got `{text}`")),
     }
 }
 
@@ -187,6 +205,7 @@ fn parse(
     output: &Path,
     overlay: Option<&Path>,
     json: bool,
+    face_box: Option<FaceBox>,
 ) -> CliResult {
     let model_path = match model {
         Some(m) => m,
@@ -198,7 +217,10 @@ fn parse(
     let view = ImageView::rgb(rgb.as_raw(), w, h).map_err(err)?;
     let mut session = model.session().map_err(err)?;
     let started = Instant::now();
-    let labels = session.parse(&view).map_err(err)?;
+    let mut labels = vec![0u8; w as usize * h as usize];
+    let options = FrameOptions { face: face_box, ..Default::default() };
+    session.parse_frame_into(&Frame::Packed(view), &options, &mut labels, w as usize).map_err(err)?;
+    let labels = LabelMap { width: w, height: h, labels };
     let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     image::GrayImage::from_raw(w, h, labels.labels.clone())
         .expect("label map size")

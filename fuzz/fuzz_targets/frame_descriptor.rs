@@ -1,0 +1,100 @@
+//! `segface_parse_frame` with arbitrary frame descriptors: formats, sizes, plane lengths and
+//! strides (honest about the bytes that exist, as the C contract requires), rotations, mirroring
+//! and face boxes. It must never write outside the label buffer, never panic internally, and on
+//! success fill every label of the frame.
+#![no_main]
+
+use std::sync::{Mutex, OnceLock};
+
+use libfuzzer_sys::fuzz_target;
+use segface::ffi::*;
+
+struct Handles(*mut SegfaceSession);
+// SAFETY: used under the mutex only.
+unsafe impl Send for Handles {}
+
+fn session() -> &'static Mutex<Handles> {
+    static SESSION: OnceLock<Mutex<Handles>> = OnceLock::new();
+    SESSION.get_or_init(|| {
+        let bytes = segface_fuzz::tiny_model();
+        let (mut model, mut session) = (std::ptr::null_mut(), std::ptr::null_mut());
+        unsafe {
+            assert_eq!(segface_model_load_memory(bytes.as_ptr(), bytes.len(), &mut model), SegfaceStatus::Ok);
+            assert_eq!(segface_session_create(model, &mut session), SegfaceStatus::Ok);
+            segface_model_free(&mut model);
+        }
+        Mutex::new(Handles(session))
+    })
+}
+
+/// Reads little-endian integers from the input, zero past its end.
+struct Reader<'a>(&'a [u8], usize);
+impl Reader<'_> {
+    fn u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        for v in b.iter_mut() {
+            *v = self.0.get(self.1).copied().unwrap_or(0);
+            self.1 += 1;
+        }
+        u32::from_le_bytes(b)
+    }
+}
+
+const CANARY: u8 = 0xA5;
+const LIMIT: usize = 1 << 18;
+
+fuzz_target!(|data: &[u8]| {
+    let mut r = Reader(data, 0);
+    let format = (r.u32() % 9) as i32 - 1;
+    let width = r.u32() & 0x7ff;
+    let height = r.u32() & 0x7ff;
+    let rotation_degrees = [0, 90, 180, 270, 45, 360][r.u32() as usize % 6];
+    let flags = r.u32();
+    let buffers: Vec<Vec<u8>> = (0..3).map(|i| vec![(i * 60 + 30) as u8; r.u32() as usize % LIMIT]).collect();
+    let mut planes =
+        [SegfacePlane { data: std::ptr::null(), data_len: 0, row_stride: 0, pixel_stride: 0 }; 3];
+    for (i, plane) in planes.iter_mut().enumerate() {
+        let (row_stride, pixel_stride) = (r.u32() as usize % 8192, (r.u32() % 4) as usize);
+        let null = flags & (1 << (8 + i)) != 0;
+        *plane = SegfacePlane {
+            data: if null { std::ptr::null() } else { buffers[i].as_ptr() },
+            data_len: buffers[i].len(),
+            row_stride,
+            pixel_stride,
+        };
+    }
+    let frame = SegfaceFrame {
+        struct_size: if flags & 1 != 0 { 16 } else { std::mem::size_of::<SegfaceFrame>() as u32 },
+        format,
+        width,
+        height,
+        planes,
+        yuv_range: (flags >> 4 & 3) as i32 - 1,
+        rotation_degrees,
+        mirror: flags & 2,
+    };
+    let face = SegfaceFace {
+        struct_size: std::mem::size_of::<SegfaceFace>() as u32,
+        x: f32::from_bits(r.u32()),
+        y: (r.u32() % 4096) as f32 - 100.0,
+        width: (r.u32() % 4096) as f32,
+        height: f32::from_bits(r.u32() | (flags & 0x3f80_0000)),
+    };
+    let face_ptr: *const SegfaceFace = if flags & 4 != 0 { &face } else { std::ptr::null() };
+    let labels_stride = width as usize + (r.u32() % 64) as usize;
+    let labels_len = (labels_stride * height as usize).saturating_sub((r.u32() % 3) as usize) % (LIMIT * 8);
+    let mut labels = vec![CANARY; labels_len + 64];
+    let handles = session().lock().unwrap();
+    let status = unsafe {
+        segface_parse_frame(handles.0, &frame, face_ptr, labels.as_mut_ptr(), labels_len, labels_stride)
+    };
+    assert_ne!(status, SegfaceStatus::ErrInternal, "a panic was caught inside segface");
+    assert!(labels[labels_len..].iter().all(|&b| b == CANARY), "written past labels_len");
+    if status == SegfaceStatus::Ok {
+        let (w, h) = (width as usize, height as usize);
+        for y in 0..h {
+            let row = &labels[y * labels_stride..y * labels_stride + w];
+            assert!(row.iter().all(|&c| (c as i64) < segface_fuzz::TINY_CLASSES), "row {y} not filled");
+        }
+    }
+});
