@@ -4,28 +4,8 @@
 //! success fill every label of the frame.
 #![no_main]
 
-use std::sync::{Mutex, OnceLock};
-
 use libfuzzer_sys::fuzz_target;
 use segface::ffi::*;
-
-struct Handles(*mut SegfaceSession);
-// SAFETY: used under the mutex only.
-unsafe impl Send for Handles {}
-
-fn session() -> &'static Mutex<Handles> {
-    static SESSION: OnceLock<Mutex<Handles>> = OnceLock::new();
-    SESSION.get_or_init(|| {
-        let bytes = segface_fuzz::tiny_model();
-        let (mut model, mut session) = (std::ptr::null_mut(), std::ptr::null_mut());
-        unsafe {
-            assert_eq!(segface_model_load_memory(bytes.as_ptr(), bytes.len(), &mut model), SegfaceStatus::Ok);
-            assert_eq!(segface_session_create(model, &mut session), SegfaceStatus::Ok);
-            segface_model_free(&mut model);
-        }
-        Mutex::new(Handles(session))
-    })
-}
 
 /// Reads little-endian integers from the input, zero past its end.
 struct Reader<'a>(&'a [u8], usize);
@@ -84,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
     let labels_stride = width as usize + (r.u32() % 64) as usize;
     let labels_len = (labels_stride * height as usize).saturating_sub((r.u32() % 3) as usize) % (LIMIT * 8);
     let mut labels = vec![CANARY; labels_len + 64];
-    let handles = session().lock().unwrap();
+    let handles = segface_fuzz::tiny_session();
     let status = unsafe {
         segface_parse_frame(handles.0, &frame, face_ptr, labels.as_mut_ptr(), labels_len, labels_stride)
     };

@@ -3,28 +3,8 @@
 //! label buffer or between label rows, never panic internally, and on success fill every label.
 #![no_main]
 
-use std::sync::{Mutex, OnceLock};
-
 use libfuzzer_sys::fuzz_target;
 use segface::ffi::*;
-
-struct Handles(*mut SegfaceSession);
-// SAFETY: used under the mutex only.
-unsafe impl Send for Handles {}
-
-fn session() -> &'static Mutex<Handles> {
-    static SESSION: OnceLock<Mutex<Handles>> = OnceLock::new();
-    SESSION.get_or_init(|| {
-        let bytes = segface_fuzz::tiny_model();
-        let (mut model, mut session) = (std::ptr::null_mut(), std::ptr::null_mut());
-        unsafe {
-            assert_eq!(segface_model_load_memory(bytes.as_ptr(), bytes.len(), &mut model), SegfaceStatus::Ok);
-            assert_eq!(segface_session_create(model, &mut session), SegfaceStatus::Ok);
-            segface_model_free(&mut model);
-        }
-        Mutex::new(Handles(session))
-    })
-}
 
 fn u32_at(data: &[u8], at: usize) -> u32 {
     let mut b = [0u8; 4];
@@ -60,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let image_ptr: *const SegfaceImage = if flags & 4 != 0 { std::ptr::null() } else { &image };
     let labels_ptr = if flags & 8 != 0 { std::ptr::null_mut() } else { labels.as_mut_ptr() };
-    let handles = session().lock().unwrap();
+    let handles = segface_fuzz::tiny_session();
     let status = unsafe { segface_parse(handles.0, image_ptr, labels_ptr, labels_len, labels_stride) };
     assert_ne!(status, SegfaceStatus::ErrInternal, "a panic was caught inside segface");
     assert!(labels[labels_len..].iter().all(|&b| b == CANARY), "written past labels_len");

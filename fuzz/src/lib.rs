@@ -82,3 +82,31 @@ pub fn tiny_model() -> Vec<u8> {
     }
     .encode_to_vec()
 }
+
+/// A session on the tiny model through the C ABI, made once per fuzzing process and shared under
+/// a mutex (the targets that drive `segface_parse*`).
+pub fn tiny_session() -> std::sync::MutexGuard<'static, TinySession> {
+    use segface::ffi::*;
+    static SESSION: std::sync::OnceLock<std::sync::Mutex<TinySession>> = std::sync::OnceLock::new();
+    SESSION
+        .get_or_init(|| {
+            let bytes = tiny_model();
+            let (mut model, mut session) = (std::ptr::null_mut(), std::ptr::null_mut());
+            unsafe {
+                assert_eq!(
+                    segface_model_load_memory(bytes.as_ptr(), bytes.len(), &mut model),
+                    SegfaceStatus::Ok
+                );
+                assert_eq!(segface_session_create(model, &mut session), SegfaceStatus::Ok);
+                segface_model_free(&mut model);
+            }
+            std::sync::Mutex::new(TinySession(session))
+        })
+        .lock()
+        .unwrap()
+}
+
+/// The session handle behind [`tiny_session`].
+pub struct TinySession(pub *mut segface::ffi::SegfaceSession);
+// SAFETY: only used under the mutex.
+unsafe impl Send for TinySession {}
