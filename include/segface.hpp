@@ -7,12 +7,15 @@
 //   segface::Model model = segface::Model::load("model.onnx");
 //   segface::Session session(model);
 //   std::vector<uint8_t> labels = session.parse(segface::ImageRef::rgba(pixels, w, h, stride));
+//   auto frame_labels = session.parse_frame(segface::FrameRef::nv21(w, h, y, y_len, y_stride,
+//                                                                   vu, vu_len, vu_stride).rotated(270));
 #ifndef SEGFACE_HPP
 #define SEGFACE_HPP
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -77,6 +80,74 @@ struct ImageRef {
     }
 };
 
+enum class YuvRange : int32_t {
+    Full = SEGFACE_YUV_RANGE_FULL,
+    Limited = SEGFACE_YUV_RANGE_LIMITED,
+};
+
+// A camera frame the caller owns, in sensor orientation. Chain `.rotated(degrees)` (clockwise
+// to upright) and `.mirrored()` (front cameras).
+class FrameRef {
+  public:
+    static FrameRef packed(const ImageRef &image) {
+        FrameRef f(static_cast<SegfacePixelFormat>(image.format), image.width, image.height);
+        f.frame_.planes[0] = SegfacePlane{image.data, image.data_len, image.row_stride, 0};
+        return f;
+    }
+    // Y plane, then interleaved V/U (Android's camera default; always full range).
+    static FrameRef nv21(uint32_t width, uint32_t height, const uint8_t *y, size_t y_len, size_t y_stride,
+                         const uint8_t *vu, size_t vu_len, size_t vu_stride) {
+        FrameRef f(SEGFACE_PIXEL_FORMAT_NV21, width, height);
+        f.frame_.planes[0] = SegfacePlane{y, y_len, y_stride, 1};
+        f.frame_.planes[1] = SegfacePlane{vu, vu_len, vu_stride, 2};
+        return f;
+    }
+    // Y plane, then interleaved U/V (iOS 420f / 420v).
+    static FrameRef nv12(uint32_t width, uint32_t height, const uint8_t *y, size_t y_len, size_t y_stride,
+                         const uint8_t *uv, size_t uv_len, size_t uv_stride, YuvRange range) {
+        FrameRef f(SEGFACE_PIXEL_FORMAT_NV12, width, height);
+        f.frame_.planes[0] = SegfacePlane{y, y_len, y_stride, 1};
+        f.frame_.planes[1] = SegfacePlane{uv, uv_len, uv_stride, 2};
+        f.frame_.yuv_range = static_cast<int32_t>(range);
+        return f;
+    }
+    // Three planes with their own row and pixel strides (Android YUV_420_888; I420 has pixel
+    // strides of 1).
+    static FrameRef yuv420(uint32_t width, uint32_t height, SegfacePlane y, SegfacePlane u, SegfacePlane v,
+                           YuvRange range) {
+        FrameRef f(SEGFACE_PIXEL_FORMAT_YUV420, width, height);
+        f.frame_.planes[0] = y;
+        f.frame_.planes[1] = u;
+        f.frame_.planes[2] = v;
+        f.frame_.yuv_range = static_cast<int32_t>(range);
+        return f;
+    }
+    FrameRef &rotated(uint32_t degrees) {
+        frame_.rotation_degrees = degrees;
+        return *this;
+    }
+    FrameRef &mirrored(bool mirror = true) {
+        frame_.mirror = mirror ? 1 : 0;
+        return *this;
+    }
+    const SegfaceFrame &raw() const noexcept { return frame_; }
+
+  private:
+    FrameRef(SegfacePixelFormat format, uint32_t width, uint32_t height) {
+        frame_.struct_size = sizeof(frame_);
+        frame_.format = format;
+        frame_.width = width;
+        frame_.height = height;
+        frame_.yuv_range = SEGFACE_YUV_RANGE_FULL;
+    }
+    SegfaceFrame frame_{};
+};
+
+// Where the face is, in upright frame pixels.
+struct FaceBox {
+    float x = 0, y = 0, width = 0, height = 0;
+};
+
 class Model {
   public:
     static Model load(const std::string &path) {
@@ -136,6 +207,29 @@ class Session {
     std::vector<uint8_t> parse(const ImageRef &image) {
         std::vector<uint8_t> labels(static_cast<size_t>(image.width) * image.height);
         parse(image, labels.data(), labels.size(), image.width);
+        return labels;
+    }
+
+    // Labels at the frame's own size and orientation (`frame.raw().height` rows of `width`
+    // labels). With `face`, the model sees that box and pixels outside it are background.
+    void parse_frame(const FrameRef &frame, std::optional<FaceBox> face, uint8_t *labels, size_t labels_len,
+                     size_t labels_stride) {
+        SegfaceFace c_face{};
+        if (face) {
+            c_face.struct_size = sizeof(c_face);
+            c_face.x = face->x;
+            c_face.y = face->y;
+            c_face.width = face->width;
+            c_face.height = face->height;
+        }
+        detail::check(segface_parse_frame(handle_.get(), &frame.raw(), face ? &c_face : nullptr, labels, labels_len,
+                                          labels_stride));
+    }
+
+    std::vector<uint8_t> parse_frame(const FrameRef &frame, std::optional<FaceBox> face = std::nullopt) {
+        const SegfaceFrame &raw = frame.raw();
+        std::vector<uint8_t> labels(static_cast<size_t>(raw.width) * raw.height);
+        parse_frame(frame, face, labels.data(), labels.size(), raw.width);
         return labels;
     }
 

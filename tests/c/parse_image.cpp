@@ -1,5 +1,6 @@
 // The C++ wrapper (segface.hpp) used like a C++ AR filter would: load a model from memory, parse a
 // BGRA frame, and see failures as exceptions. Usage: parse_image_cpp MODEL.onnx IMAGE.rgb WIDTH HEIGHT OUT
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -81,6 +82,24 @@ int main(int argc, char **argv) {
         expect_error(SEGFACE_STATUS_ERR_BUFFER_TOO_SMALL, [&] { moved.parse(frame, small.data(), small.size(), width); },
                      "small label buffer");
         const std::vector<uint8_t> labels = moved.parse(frame);
+
+        // The same photo as a camera frame upside down (180 degrees): exactly the same labels,
+        // in the frame's orientation; a box covering the whole frame changes nothing.
+        const size_t n = static_cast<size_t>(width) * height;
+        std::vector<uint8_t> upside_down(bgra.size());
+        for (size_t i = 0; i < n; ++i)
+            std::copy_n(&bgra[i * 4], 4, &upside_down[(n - 1 - i) * 4]);
+        auto sensor = segface::FrameRef::packed(
+            segface::ImageRef::bgra(upside_down.data(), width, height, static_cast<size_t>(width) * 4));
+        const auto frame_labels = moved.parse_frame(sensor.rotated(180));
+        const auto boxed = moved.parse_frame(
+            sensor, segface::FaceBox{0, 0, static_cast<float>(width), static_cast<float>(height)});
+        size_t differ = 0;
+        for (size_t i = 0; i < n; ++i) differ += frame_labels[n - 1 - i] != labels[i];
+        expect(differ == 0, "a rotated frame gives the upright labels");
+        expect(boxed == frame_labels, "a whole-frame box changes nothing");
+        expect_error(SEGFACE_STATUS_ERR_INVALID_ARGUMENT, [&] { moved.parse_frame(sensor.rotated(45)); },
+                     "rotation by 45 degrees");
         std::ofstream(argv[5], std::ios::binary)
             .write(reinterpret_cast<const char *>(labels.data()), static_cast<std::streamsize>(labels.size()));
         if (failures) {
