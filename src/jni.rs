@@ -8,11 +8,12 @@
 //! unwinds into the JVM.
 
 use jni::errors::ThrowRuntimeExAndDefault;
-use jni::objects::{JByteArray, JByteBuffer, JClass, JObjectArray, JString};
-use jni::sys::{jint, jlong};
+use jni::objects::{JByteArray, JByteBuffer, JClass, JFloatArray, JObjectArray, JString};
+use jni::sys::{jboolean, jint, jlong};
 use jni::{jni_str, Env, EnvUnowned};
 
 use crate::error::Error;
+use crate::frame::{FaceBox, Frame, FrameOptions, Orientation, Plane, Rotation, YuvRange};
 use crate::image_view::{ImageView, PixelFormat};
 use crate::model::Model;
 use crate::session::Session;
@@ -140,10 +141,6 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeParse<'l>(
     env.with_env(|env| -> JniResult<()> {
         // SAFETY: see `handle_mut`.
         let handle = unsafe { live_handle(handle) }?;
-        let pixels = env.get_direct_buffer_address(&rgba)?;
-        let pixels_len = env.get_direct_buffer_capacity(&rgba)?;
-        let out = env.get_direct_buffer_address(&labels)?;
-        let out_len = env.get_direct_buffer_capacity(&labels)?;
         if width <= 0 || height <= 0 || row_stride <= 0 {
             return throw(
                 env,
@@ -153,12 +150,101 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeParse<'l>(
         // SAFETY: a direct buffer's address is valid for its capacity while the buffer is
         // reachable, which the Java caller guarantees for the duration of the call; the two
         // buffers are distinct objects (checked on the Java side).
-        let (pixels, out) = unsafe {
-            (std::slice::from_raw_parts(pixels, pixels_len), std::slice::from_raw_parts_mut(out, out_len))
-        };
+        let (pixels, out) = unsafe { (direct_bytes(env, &rgba)?, direct_bytes_mut(env, &labels)?) };
         let parsed =
             ImageView::new(pixels, width as u32, height as u32, row_stride as usize, PixelFormat::Rgba8)
                 .and_then(|view| handle.parse_into(&view, out, width as usize));
+        match parsed {
+            Ok(()) => Ok(()),
+            Err(e) => throw(env, &e),
+        }
+    })
+    .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+/// A direct buffer's bytes.
+///
+/// # Safety
+/// The Java caller keeps the buffer reachable for the duration of the native call.
+unsafe fn direct_bytes<'a>(env: &mut Env, buffer: &JByteBuffer) -> JniResult<&'a [u8]> {
+    let address = env.get_direct_buffer_address(buffer)?;
+    let capacity = env.get_direct_buffer_capacity(buffer)?;
+    Ok(std::slice::from_raw_parts(address, capacity))
+}
+
+/// A direct buffer's bytes, to write.
+///
+/// # Safety
+/// As `direct_bytes`, and no other slice of the same memory is alive during the call.
+unsafe fn direct_bytes_mut<'a>(env: &mut Env, buffer: &JByteBuffer) -> JniResult<&'a mut [u8]> {
+    let address = env.get_direct_buffer_address(buffer)?;
+    let capacity = env.get_direct_buffer_capacity(buffer)?;
+    Ok(std::slice::from_raw_parts_mut(address, capacity))
+}
+
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)] // the Java signature: three planes, their geometry, the output
+pub extern "system" fn Java_ai_segface_SegFace_nativeParseYuv420<'l>(
+    mut env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    y: JByteBuffer<'l>,
+    y_row_stride: jint,
+    u: JByteBuffer<'l>,
+    v: JByteBuffer<'l>,
+    uv_row_stride: jint,
+    uv_pixel_stride: jint,
+    width: jint,
+    height: jint,
+    rotation_degrees: jint,
+    mirror: jboolean,
+    face_box: JFloatArray<'l>,
+    labels: JByteBuffer<'l>,
+) {
+    env.with_env(|env| -> JniResult<()> {
+        // SAFETY: see `handle_mut`.
+        let handle = unsafe { live_handle(handle) }?;
+        let face = if face_box.is_null() {
+            None
+        } else {
+            let mut b = [0f32; 4];
+            if face_box.len(env)? != 4 {
+                return throw(env, &Error::invalid_argument("faceBox must hold x, y, width, height"));
+            }
+            face_box.get_region(env, 0, &mut b)?;
+            Some(FaceBox { x: b[0], y: b[1], width: b[2], height: b[3] })
+        };
+        let geometry = [y_row_stride, uv_row_stride, uv_pixel_stride, width, height, rotation_degrees];
+        if geometry.iter().any(|&g| g < 0) {
+            return throw(env, &Error::invalid_argument(format!("negative frame geometry {geometry:?}")));
+        }
+        // SAFETY: the Java caller keeps the buffers reachable during the call and checks that the
+        // label buffer is none of the planes.
+        let (y, u, v, out) = unsafe {
+            (
+                direct_bytes(env, &y)?,
+                direct_bytes(env, &u)?,
+                direct_bytes(env, &v)?,
+                direct_bytes_mut(env, &labels)?,
+            )
+        };
+        let plane = |data, row_stride: jint, pixel_stride: jint| Plane {
+            data,
+            row_stride: row_stride as usize,
+            pixel_stride: pixel_stride as usize,
+        };
+        let parsed = Rotation::from_degrees(rotation_degrees as u32).and_then(|rotation| {
+            let frame = Frame::yuv420(
+                width as u32,
+                height as u32,
+                plane(y, y_row_stride, 1),
+                plane(u, uv_row_stride, uv_pixel_stride),
+                plane(v, uv_row_stride, uv_pixel_stride),
+                YuvRange::Full,
+            )?;
+            let options = FrameOptions { orientation: Orientation { rotation, mirror }, face };
+            handle.parse_frame_into(&frame, &options, out, width as usize)
+        });
         match parsed {
             Ok(()) => Ok(()),
             Err(e) => throw(env, &e),

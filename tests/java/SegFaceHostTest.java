@@ -83,6 +83,55 @@ public final class SegFaceHostTest {
             expectThrows(SegFaceException.class,
                     () -> segface.parse(rgba, width, height, width * 4 - 1, labels), "stride below a row");
             segface.parse(rgba, width, height, rowStride, labels);
+
+            // The same picture as an Android camera delivers YUV_420_888 (full-range BT.601,
+            // interleaved chroma: the U and V planes are views one byte apart, pixel stride 2).
+            int cw = width / 2, ch = height / 2;
+            ByteBuffer yPlane = ByteBuffer.allocateDirect(width * height);
+            ByteBuffer vu = ByteBuffer.allocateDirect(width * ch);
+            for (int py = 0; py < height; py++) {
+                for (int px = 0; px < width; px++) {
+                    int i = (py * width + px) * 3;
+                    double r = rgb[i] & 0xff, g = rgb[i + 1] & 0xff, b = rgb[i + 2] & 0xff;
+                    yPlane.put(py * width + px, (byte) Math.round(0.299 * r + 0.587 * g + 0.114 * b));
+                }
+            }
+            for (int cy = 0; cy < ch; cy++) {
+                for (int cx = 0; cx < cw; cx++) {
+                    double su = 0, sv = 0;
+                    for (int k = 0; k < 4; k++) {
+                        int i = ((cy * 2 + k / 2) * width + cx * 2 + k % 2) * 3;
+                        double r = rgb[i] & 0xff, g = rgb[i + 1] & 0xff, b = rgb[i + 2] & 0xff;
+                        su += -0.168736 * r - 0.331264 * g + 0.5 * b + 128;
+                        sv += 0.5 * r - 0.418688 * g - 0.081312 * b + 128;
+                    }
+                    vu.put(cy * width + cx * 2, (byte) Math.min(255, Math.round(sv / 4)));
+                    vu.put(cy * width + cx * 2 + 1, (byte) Math.min(255, Math.round(su / 4)));
+                }
+            }
+            ByteBuffer vPlane = vu.duplicate();
+            vu.position(1);
+            ByteBuffer uPlane = vu.slice();
+            ByteBuffer yuvLabels = ByteBuffer.allocateDirect(width * height);
+            segface.parseYuv420(yPlane, width, uPlane, vPlane, width, 2, width, height, 0, false, null, yuvLabels);
+            int same = 0;
+            for (int i = 0; i < width * height; i++) same += yuvLabels.get(i) == labels.get(i) ? 1 : 0;
+            System.out.printf("java api: YUV_420_888 labels %.3f %% equal to the RGBA path%n", 100.0 * same / (width * height));
+            check(same >= width * height * 998 / 1000, "YUV_420_888 labels agree with the RGBA path");
+            expectThrows(SegFaceException.class,
+                    () -> segface.parseYuv420(yPlane, width, uPlane, vPlane, width, 2, width, height, 45, false, null, yuvLabels),
+                    "rotation by 45 degrees");
+            expectThrows(SegFaceException.class,
+                    () -> segface.parseYuv420(yPlane, width, uPlane, vPlane, width, 2, width, height, 0, false,
+                            new float[] {1, 2}, yuvLabels),
+                    "face box of two numbers");
+            expectThrows(SegFaceException.class,
+                    () -> segface.parseYuv420(yPlane, width, uPlane, vPlane, width, 2, width, height + 2, 0, false, null,
+                            ByteBuffer.allocateDirect(width * (height + 2))),
+                    "planes shorter than the frame");
+            expectThrows(IllegalArgumentException.class,
+                    () -> segface.parseYuv420(yPlane, width, uPlane, vPlane, width, 2, width, height, 0, false, null, yPlane),
+                    "labels written over a plane");
         } finally {
             segface.close();
         }

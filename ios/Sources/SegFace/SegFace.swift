@@ -26,6 +26,20 @@ public struct SegFaceError: Error, CustomStringConvertible {
     }
 }
 
+/// Where the face is, in upright pixels (after rotation and mirroring).
+public struct FaceBox {
+    public var x: Float
+    public var y: Float
+    public var width: Float
+    public var height: Float
+    public init(x: Float, y: Float, width: Float, height: Float) {
+        self.x = x
+        self.y = y
+        self.width = width
+        self.height = height
+    }
+}
+
 /// Pixel layouts accepted by `parse`.
 public enum PixelFormat {
     case rgb8, rgba8, bgra8
@@ -132,22 +146,71 @@ public final class SegFace {
     }
 
     #if canImport(CoreVideo)
-    /// Parses a `kCVPixelFormatType_32BGRA` pixel buffer (the camera's BGRA output).
-    public func parse(pixelBuffer: CVPixelBuffer) throws -> [UInt8] {
-        guard CVPixelBufferGetPixelFormatType(pixelBuffer) == kCVPixelFormatType_32BGRA else {
-            throw SegFaceError(status: Int32(SEGFACE_STATUS_ERR_UNSUPPORTED_FORMAT.rawValue),
-                               message: "only kCVPixelFormatType_32BGRA pixel buffers are supported")
+    /// Parses a camera pixel buffer in sensor orientation: `kCVPixelFormatType_32BGRA`, or the
+    /// camera's biplanar 4:2:0 YUV (`kCVPixelFormatType_420YpCbCr8BiPlanarFullRange` or
+    /// `...VideoRange`), read in place. `rotationDegrees` is the clockwise rotation that makes it
+    /// upright, `mirrored` flips it after rotating (front camera), `faceBox` (upright pixels)
+    /// restricts the model to a face; labels come back at the buffer's own size and orientation.
+    public func parse(pixelBuffer: CVPixelBuffer, rotationDegrees: Int = 0, mirrored: Bool = false,
+                      faceBox: FaceBox? = nil) throws -> [UInt8] {
+        guard rotationDegrees >= 0, rotationDegrees <= 360 else {
+            throw SegFaceError(status: Int32(SEGFACE_STATUS_ERR_INVALID_ARGUMENT.rawValue),
+                               message: "rotation \(rotationDegrees) is not one of 0, 90, 180, 270")
         }
         CVPixelBufferLockBaseAddress(pixelBuffer, .readOnly)
         defer { CVPixelBufferUnlockBaseAddress(pixelBuffer, .readOnly) }
         let width = CVPixelBufferGetWidth(pixelBuffer)
         let height = CVPixelBufferGetHeight(pixelBuffer)
-        let stride = CVPixelBufferGetBytesPerRow(pixelBuffer)
-        guard let base = CVPixelBufferGetBaseAddress(pixelBuffer) else {
-            throw SegFaceError(status: Int32(SEGFACE_STATUS_ERR_NULL_POINTER.rawValue), message: "no pixel data")
+        var frame = SegfaceFrame()
+        frame.struct_size = UInt32(MemoryLayout<SegfaceFrame>.size)
+        frame.width = UInt32(width)
+        frame.height = UInt32(height)
+        frame.rotation_degrees = UInt32(rotationDegrees)
+        frame.mirror = mirrored ? 1 : 0
+        let noData = SegFaceError(status: Int32(SEGFACE_STATUS_ERR_NULL_POINTER.rawValue), message: "no pixel data")
+        func plane(_ index: Int, pixelStride: Int) throws -> SegfacePlane {
+            guard let base = CVPixelBufferGetBaseAddressOfPlane(pixelBuffer, index) else { throw noData }
+            let stride = CVPixelBufferGetBytesPerRowOfPlane(pixelBuffer, index)
+            let rows = CVPixelBufferGetHeightOfPlane(pixelBuffer, index)
+            return SegfacePlane(data: base.assumingMemoryBound(to: UInt8.self), data_len: stride * rows,
+                                row_stride: stride, pixel_stride: pixelStride)
         }
-        let pixels = UnsafeRawBufferPointer(start: base, count: stride * height)
-        return try parse(pixels: pixels, width: width, height: height, rowStride: stride, format: .bgra8)
+        let format = CVPixelBufferGetPixelFormatType(pixelBuffer)
+        switch format {
+        case kCVPixelFormatType_32BGRA:
+            guard let base = CVPixelBufferGetBaseAddress(pixelBuffer) else { throw noData }
+            let stride = CVPixelBufferGetBytesPerRow(pixelBuffer)
+            frame.format = SEGFACE_PIXEL_FORMAT_BGRA8
+            frame.planes.0 = SegfacePlane(data: base.assumingMemoryBound(to: UInt8.self), data_len: stride * height,
+                                          row_stride: stride, pixel_stride: 4)
+        case kCVPixelFormatType_420YpCbCr8BiPlanarFullRange, kCVPixelFormatType_420YpCbCr8BiPlanarVideoRange:
+            frame.format = SEGFACE_PIXEL_FORMAT_NV12
+            frame.yuv_range = format == kCVPixelFormatType_420YpCbCr8BiPlanarFullRange
+                ? SEGFACE_YUV_RANGE_FULL : SEGFACE_YUV_RANGE_LIMITED
+            frame.planes.0 = try plane(0, pixelStride: 1)
+            frame.planes.1 = try plane(1, pixelStride: 2)
+        default:
+            throw SegFaceError(status: Int32(SEGFACE_STATUS_ERR_UNSUPPORTED_FORMAT.rawValue),
+                               message: "pixel buffers must be 32BGRA or 420YpCbCr8BiPlanar (full or video range)")
+        }
+        var face = SegfaceFace()
+        if let box = faceBox {
+            face.struct_size = UInt32(MemoryLayout<SegfaceFace>.size)
+            face.x = box.x
+            face.y = box.y
+            face.width = box.width
+            face.height = box.height
+        }
+        var labels = [UInt8](repeating: 0, count: width * height)
+        lock.lock()
+        defer { lock.unlock() }
+        try labels.withUnsafeMutableBufferPointer { out in
+            try withUnsafePointer(to: &face) { facePointer in
+                try SegFaceError.check(segface_parse_frame(session, &frame, faceBox == nil ? nil : facePointer,
+                                                           out.baseAddress, out.count, width))
+            }
+        }
+        return labels
     }
     #endif
 

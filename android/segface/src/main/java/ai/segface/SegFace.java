@@ -73,6 +73,33 @@ public final class SegFace implements AutoCloseable {
         nativeParse(h, rgba, width, height, rowStride, labels);
     }
 
+    /**
+     * Parses a camera frame as {@code android.media.Image} delivers {@code YUV_420_888} (the planes'
+     * buffers, row and pixel strides as {@code getPlanes()} gives them), in sensor orientation,
+     * and writes {@code width * height} labels in the frame's own orientation into {@code labels}.
+     *
+     * @param rotationDegrees clockwise rotation that makes the frame upright (0, 90, 180, 270;
+     *     CameraX's {@code ImageInfo.getRotationDegrees()})
+     * @param mirror mirror left-right after rotating (front cameras)
+     * @param faceBox null (the whole upright frame is the face) or {x, y, width, height} in
+     *     upright pixels: the model sees that box; labels outside it are background
+     */
+    public synchronized void parseYuv420(
+            ByteBuffer y, int yRowStride, ByteBuffer u, ByteBuffer v, int uvRowStride, int uvPixelStride,
+            int width, int height, int rotationDegrees, boolean mirror, float[] faceBox, ByteBuffer labels) {
+        long h = liveHandle();
+        for (ByteBuffer b : new ByteBuffer[] {y, u, v, labels}) {
+            if (b == null) throw new IllegalArgumentException("buffers must not be null");
+            if (!b.isDirect()) throw new IllegalArgumentException("planes and labels must be direct ByteBuffers");
+        }
+        if (labels == y || labels == u || labels == v) {
+            throw new IllegalArgumentException("the labels buffer must not be one of the planes");
+        }
+        if (labels.isReadOnly()) throw new IllegalArgumentException("labels buffer is read-only");
+        nativeParseYuv420(h, y, yRowStride, u, v, uvRowStride, uvPixelStride, width, height, rotationDegrees,
+                mirror, faceBox, labels);
+    }
+
     /** Class names in label order: label value {@code i} means {@code classNames()[i]}. */
     public String[] classNames() {
         return classNames.clone();
@@ -106,6 +133,11 @@ public final class SegFace implements AutoCloseable {
 
     private static native void nativeParse(
             long handle, ByteBuffer rgba, int width, int height, int rowStride, ByteBuffer labels);
+
+    private static native void nativeParseYuv420(
+            long handle, ByteBuffer y, int yRowStride, ByteBuffer u, ByteBuffer v, int uvRowStride,
+            int uvPixelStride, int width, int height, int rotationDegrees, boolean mirror, float[] faceBox,
+            ByteBuffer labels);
 
     private static native void nativeClose(long handle);
 }
