@@ -12,6 +12,7 @@ pub mod checkpoint;
 #[cfg(feature = "convert")]
 pub mod checkpoint_screen;
 pub mod classes;
+pub mod detect;
 mod error;
 pub mod export;
 #[cfg(feature = "fetch")]

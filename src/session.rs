@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::frame::{Frame, FrameOptions, OrientedFrame};
+use crate::frame::{FaceBox, Frame, FrameOptions, Orientation, OrientedFrame};
 use crate::image_view::ImageView;
 use crate::model::Model;
 use crate::postprocess::{LabelsMut, Logits, Postprocessor};
@@ -87,30 +87,74 @@ impl Session {
         let (w, h) = (frame.width() as usize, frame.height() as usize);
         check_labels(labels, w, h, labels_stride)?;
         let source = OrientedFrame { frame: *frame, orientation: options.orientation };
-        let (uw, uh) = (source.width(), source.height());
-        let area = match &options.face {
-            Some(face) => face.clip(uw, uh)?,
-            None => SourceBox::whole(uw, uh),
-        };
+        match &options.face {
+            Some(face) => {
+                let area = face.clip(source.width(), source.height())?;
+                clear_labels(labels, w, h, labels_stride);
+                self.label_area(&source, area, labels, labels_stride)
+            }
+            None => self.label_area(
+                &source,
+                SourceBox::whole(source.width(), source.height()),
+                labels,
+                labels_stride,
+            ),
+        }
+    }
+
+    /// Parses several faces of one frame (e.g. from [`crate::detect::FaceDetector`]) into one
+    /// frame-sized label map: each face's box is parsed as in [`Session::parse_frame_into`];
+    /// where boxes overlap, a later face's background does not erase an earlier face's labels.
+    /// Pixels outside every box are background.
+    pub fn parse_faces_into(
+        &mut self,
+        frame: &Frame,
+        orientation: Orientation,
+        faces: &[FaceBox],
+        labels: &mut [u8],
+        labels_stride: usize,
+    ) -> Result<()> {
+        let (w, h) = (frame.width() as usize, frame.height() as usize);
+        check_labels(labels, w, h, labels_stride)?;
+        let source = OrientedFrame { frame: *frame, orientation };
+        let areas: Vec<SourceBox> =
+            faces.iter().map(|f| f.clip(source.width(), source.height())).collect::<Result<_>>()?;
+        clear_labels(labels, w, h, labels_stride);
+        for area in areas {
+            self.label_area(&source, area, labels, labels_stride)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the model on `area` of the upright source and writes the labels of the frame pixels
+    /// the area covers; background never overwrites another class (so faces can share a map).
+    fn label_area(
+        &mut self,
+        source: &OrientedFrame,
+        area: SourceBox,
+        labels: &mut [u8],
+        labels_stride: usize,
+    ) -> Result<()> {
         let info = self.model.info();
         let (r, mean, std, classes) = (info.resolution, info.mean, info.std, info.classes.len());
         let mut input = self.take_input(r);
-        let rgb = self.preprocessor.resize_area(&source, area, r);
+        let rgb = self.preprocessor.resize_area(source, area, r);
         normalize_into(rgb, &mean, &std, input_slice(&mut input)?);
         let output = self.run(input)?;
         let logits = Logits { data: output_slice(&output)?, classes, size: r };
-        if options.face.is_some() {
-            for y in 0..h {
-                labels[y * labels_stride..y * labels_stride + w].fill(0);
-            }
-        }
+        let (uw, uh) = (source.width(), source.height());
+        let (w, h) = (source.frame.width() as usize, source.frame.height() as usize);
         // The upright pixels whose centres the box covers.
         let xs = (area.x0.round() as usize)..(area.x1.round() as usize).min(uw);
         let ys = (area.y0.round() as usize)..(area.y1.round() as usize).min(uh);
-        let orientation = options.orientation;
+        let whole = xs.len() == uw && ys.len() == uh;
+        let orientation = source.orientation;
         self.postprocessor.labels_in_box(logits, area, xs, ys, |x, y, label| {
             let (fx, fy) = orientation.to_frame(x, y, w, h);
-            labels[fy * labels_stride + fx] = label;
+            let out = &mut labels[fy * labels_stride + fx];
+            if whole || label != 0 || *out == 0 {
+                *out = label;
+            }
         });
         Ok(())
     }
@@ -159,6 +203,13 @@ impl Session {
             .run(tvec![TValue::from_const(input)])
             .map_err(|e| Error::engine(ErrorKind::Inference, "inference failed", e))?;
         Ok(outputs.remove(0))
+    }
+}
+
+/// Sets the `w` label bytes of each of the `h` rows to background.
+fn clear_labels(labels: &mut [u8], w: usize, h: usize, stride: usize) {
+    for y in 0..h {
+        labels[y * stride..y * stride + w].fill(0);
     }
 }
 

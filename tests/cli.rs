@@ -233,3 +233,50 @@ fn parse_with_a_face_box_labels_the_box_inside_the_whole_photo() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("x,y,width,height"));
 }
+
+#[test]
+fn parse_detect_finds_both_faces_of_a_photo_and_labels_each() {
+    let dir = scratch("cli_detect");
+    let model = onnx_256_file("cli_detect");
+    let grace = image::open(fixtures().join("images/grace_hopper.jpg")).unwrap().to_rgb8();
+    let mut photo = image::RgbImage::from_pixel(1100, 640, image::Rgb([40, 40, 40]));
+    image::imageops::replace(&mut photo, &astronaut_rgb(), 20, 60);
+    image::imageops::replace(&mut photo, &grace, 560, 20);
+    let photo_path = dir.join("two.png");
+    photo.save(&photo_path).unwrap();
+    let labels_png = dir.join("labels.png");
+    let json =
+        ok(&segface(&["parse", s(&photo_path), "-m", s(&model), "-o", s(&labels_png), "--detect", "--json"]));
+    let summary: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let faces = summary["faces"].as_array().unwrap();
+    assert_eq!(faces.len(), 2, "{json}");
+    let labels = image::open(&labels_png).unwrap().to_luma8();
+    assert_eq!(labels.dimensions(), (1100, 640));
+    // Labels only inside the crops around the two faces; the gap between the photos' faces
+    // (x 420..520 is outside both crops) stays background.
+    let labelled_columns: Vec<u32> =
+        (0..1100).filter(|&x| (0..640).any(|y| labels.get_pixel(x, y).0[0] != 0)).collect();
+    assert!(!labelled_columns.is_empty());
+    assert!(labelled_columns.iter().all(|&x| !(420..520).contains(&x)), "{:?}", &labelled_columns);
+    for face in faces {
+        let b: Vec<f64> = face["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let (cx, cy) = ((b[0] + b[2] / 2.0) as u32, (b[1] + b[3] / 2.0) as u32);
+        let around = (cx - 5..cx + 5).flat_map(|x| (cy - 5..cy + 5).map(move |y| (x, y)));
+        assert!(
+            around.into_iter().any(|(x, y)| labels.get_pixel(x, y).0[0] != 0),
+            "face at {cx},{cy} unlabelled"
+        );
+    }
+    let both = segface(&[
+        "parse",
+        s(&photo_path),
+        "-m",
+        s(&model),
+        "-o",
+        s(&labels_png),
+        "--detect",
+        "--box",
+        "1,2,3,4",
+    ]);
+    assert!(!both.status.success(), "--box and --detect together");
+}

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use segface::detect::{DetectedFace, FaceDetector};
 use segface::export::{export_mobilenet, ExportOptions};
 use segface::frame::{FaceBox, Frame, FrameOptions};
 use segface::weights::Weights;
@@ -48,8 +49,18 @@ enum Command {
         /// Where the face is in the photo, `x,y,width,height` in pixels: the model sees that box
         /// and the labels come back into the photo's own size (background outside the box).
         /// Without it the whole photo is the face crop.
-        #[arg(long = "box", value_name = "X,Y,W,H", value_parser = parse_face_box)]
+        #[arg(long = "box", value_name = "X,Y,W,H", value_parser = parse_face_box, conflicts_with = "detect")]
         face_box: Option<FaceBox>,
+        /// Find every face with the built-in detector (RetinaFace) and parse each one; the labels
+        /// of all faces come back in one map of the photo's size.
+        #[arg(long)]
+        detect: bool,
+        /// A RetinaFace ONNX model to detect with instead of the built-in one.
+        #[arg(long, requires = "detect")]
+        detector: Option<PathBuf>,
+        /// Lowest detection score kept.
+        #[arg(long, default_value_t = 0.7, requires = "detect")]
+        min_score: f32,
     },
     /// Describe a model: classes, resolution, normalisation, variant, hashes.
     Info { model: PathBuf },
@@ -105,8 +116,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Convert { checkpoint, output, resolution } => convert_file(&checkpoint, &output, resolution),
-        Command::Parse { image, model, output, overlay, json, face_box } => {
-            parse(&image, model, &output, overlay.as_deref(), json, face_box)
+        Command::Parse { image, model, output, overlay, json, face_box, detect, detector, min_score } => {
+            let faces = match (face_box, detect) {
+                (Some(face), _) => Faces::Box(face),
+                (None, true) => Faces::Detect { detector, min_score },
+                (None, false) => Faces::WholeImage,
+            };
+            parse(&image, model, &output, overlay.as_deref(), json, faces)
         }
         Command::Info { model } => info(&model),
         Command::Bench { model, resolution, iters, image } => {
@@ -124,6 +140,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The trained RetinaFace detector (MIT, models/LICENSE.retinaface), built into the command.
+const BUILT_IN_DETECTOR: &[u8] = include_bytes!("../../../models/retinaface_mnet.onnx");
+
+/// Which part of the photo is parsed.
+enum Faces {
+    WholeImage,
+    Box(FaceBox),
+    Detect { detector: Option<PathBuf>, min_score: f32 },
 }
 
 /// `x,y,width,height` in pixels.
@@ -205,7 +231,7 @@ fn parse(
     output: &Path,
     overlay: Option<&Path>,
     json: bool,
-    face_box: Option<FaceBox>,
+    faces: Faces,
 ) -> CliResult {
     let model_path = match model {
         Some(m) => m,
@@ -218,8 +244,28 @@ fn parse(
     let mut session = model.session().map_err(err)?;
     let started = Instant::now();
     let mut labels = vec![0u8; w as usize * h as usize];
-    let options = FrameOptions { face: face_box, ..Default::default() };
-    session.parse_frame_into(&Frame::Packed(view), &options, &mut labels, w as usize).map_err(err)?;
+    let frame = Frame::Packed(view);
+    let mut detected = Vec::new();
+    match faces {
+        Faces::WholeImage => session.parse_into(&view, &mut labels, w as usize).map_err(err)?,
+        Faces::Box(face) => {
+            let options = FrameOptions { face: Some(face), ..Default::default() };
+            session.parse_frame_into(&frame, &options, &mut labels, w as usize).map_err(err)?
+        }
+        Faces::Detect { detector, min_score } => {
+            let detector = match detector {
+                Some(path) => FaceDetector::load(path, FaceDetector::DEFAULT_SIZE),
+                None => FaceDetector::from_bytes(BUILT_IN_DETECTOR, FaceDetector::DEFAULT_SIZE),
+            }
+            .map_err(err)?;
+            detected = detector.detect(&frame, Default::default(), min_score).map_err(err)?;
+            eprintln!("found {} face(s)", detected.len());
+            let crops: Vec<FaceBox> = detected.iter().map(DetectedFace::segface_crop).collect();
+            session
+                .parse_faces_into(&frame, Default::default(), &crops, &mut labels, w as usize)
+                .map_err(err)?
+        }
+    }
     let labels = LabelMap { width: w, height: h, labels };
     let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     image::GrayImage::from_raw(w, h, labels.labels.clone())
@@ -252,6 +298,11 @@ fn parse(
             "resolution": model.info().resolution,
             "elapsed_ms": elapsed_ms,
             "classes": classes,
+            "faces": detected.iter().map(|f| serde_json::json!({
+                "score": f.score,
+                "box": [f.bbox.x, f.bbox.y, f.bbox.width, f.bbox.height],
+                "landmarks": f.landmarks,
+            })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&summary).map_err(err)?);
     } else {
