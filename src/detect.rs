@@ -144,6 +144,9 @@ impl FaceDetector {
         orientation: Orientation,
         min_score: f32,
     ) -> Result<Vec<DetectedFace>> {
+        if !(0.0..=1.0).contains(&min_score) {
+            return Err(Error::invalid_argument(format!("minimum score {min_score} is not in 0..=1")));
+        }
         let source = OrientedFrame { frame: *frame, orientation };
         let (w, h) = (source.width(), source.height());
         let scale = self.size as f32 / w.max(h) as f32;
@@ -206,9 +209,14 @@ fn iou(a: &FaceBox, b: &FaceBox) -> f32 {
     inter / (a.width * a.height + b.width * b.height - inter)
 }
 
+/// Candidates considered by the suppression (RetinaFace's reference keeps 5,000), which bounds
+/// its cost when the score threshold is low.
+const MAX_CANDIDATES: usize = 5000;
+
 /// Best first; a face overlapping a better one by more than `NMS_IOU` is dropped.
 fn non_maximum_suppression(mut faces: Vec<DetectedFace>) -> Vec<DetectedFace> {
     faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+    faces.truncate(MAX_CANDIDATES);
     let mut kept: Vec<DetectedFace> = Vec::new();
     for face in faces {
         if kept.iter().all(|k| iou(&k.bbox, &face.bbox) <= NMS_IOU) {

@@ -96,6 +96,9 @@ fn both_faces_are_found_in_one_frame_in_any_orientation() {
 fn a_blank_frame_has_no_face_and_bad_detectors_are_refused() {
     let blank = image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128]));
     assert!(detect(&blank, Orientation::default()).is_empty());
+    let view = ImageView::rgb(blank.as_raw(), 320, 240).unwrap();
+    let err = detector().detect(&Frame::Packed(view), Orientation::default(), f32::NAN).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     let bytes = std::fs::read(repo().join("models/retinaface_mnet.onnx")).unwrap();
     assert_eq!(FaceDetector::from_bytes(&bytes, 100).unwrap_err().kind(), ErrorKind::InvalidArgument);
     assert_eq!(FaceDetector::from_bytes(&bytes[..1000], 320).unwrap_err().kind(), ErrorKind::InvalidModel);
