@@ -104,13 +104,7 @@ impl<'a> Frame<'a> {
         vu: &'a [u8],
         vu_stride: usize,
     ) -> Result<Self> {
-        let chroma = |offset: usize| Plane {
-            data: vu.get(offset..).unwrap_or(&[]),
-            row_stride: vu_stride,
-            pixel_stride: 2,
-        };
-        let luma = Plane { data: y, row_stride: y_stride, pixel_stride: 1 };
-        Self::yuv420(width, height, luma, chroma(1), chroma(0), YuvRange::Full)
+        Self::semi_planar(width, height, (y, y_stride), (vu, vu_stride), 1, YuvRange::Full)
     }
 
     /// NV12: a Y plane, then interleaved U, V at half resolution.
@@ -123,13 +117,26 @@ impl<'a> Frame<'a> {
         uv_stride: usize,
         range: YuvRange,
     ) -> Result<Self> {
-        let chroma = |offset: usize| Plane {
-            data: uv.get(offset..).unwrap_or(&[]),
-            row_stride: uv_stride,
+        Self::semi_planar(width, height, (y, y_stride), (uv, uv_stride), 0, range)
+    }
+
+    /// A Y plane and one plane of interleaved chroma pairs whose U sample is at `u_offset`
+    /// (0 for NV12's U,V; 1 for NV21's V,U).
+    fn semi_planar(
+        width: u32,
+        height: u32,
+        (y, y_stride): (&'a [u8], usize),
+        (chroma, chroma_stride): (&'a [u8], usize),
+        u_offset: usize,
+        range: YuvRange,
+    ) -> Result<Self> {
+        let plane = |offset: usize| Plane {
+            data: chroma.get(offset..).unwrap_or(&[]),
+            row_stride: chroma_stride,
             pixel_stride: 2,
         };
         let luma = Plane { data: y, row_stride: y_stride, pixel_stride: 1 };
-        Self::yuv420(width, height, luma, chroma(0), chroma(1), range)
+        Self::yuv420(width, height, luma, plane(u_offset), plane(1 - u_offset), range)
     }
 
     /// I420 (YUV420p): Y, U and V planes, chroma at half resolution.
@@ -176,17 +183,16 @@ impl<'a> Frame<'a> {
 #[inline]
 pub fn yuv_to_rgb(y: u8, u: u8, v: u8, range: YuvRange) -> [u8; 3] {
     const ONE: i32 = 1 << 16;
-    let fixed = |c: f64| (c * ONE as f64).round() as i32;
+    // The BT.601 coefficients times 2^16, rounded: full range 1.402, 0.344136, 0.714136, 1.772;
+    // limited range 255/219 for Y, then 1.596027, 0.391762, 0.812968, 2.017232. Constants, as
+    // this runs for every pixel read.
+    const FULL: [i32; 4] = [91881, 22553, 46802, 116130];
+    const LIMITED: [i32; 4] = [104597, 25675, 53279, 132201];
+    const LIMITED_Y: i32 = 76309;
     let (y, u, v) = (y as i32, u as i32 - 128, v as i32 - 128);
-    let (luma, r_v, g_u, g_v, b_u) = match range {
-        YuvRange::Full => (y * ONE, fixed(1.402), fixed(0.344136), fixed(0.714136), fixed(1.772)),
-        YuvRange::Limited => (
-            (y - 16) * fixed(255.0 / 219.0),
-            fixed(1.596027),
-            fixed(0.391762),
-            fixed(0.812968),
-            fixed(2.017232),
-        ),
+    let (luma, [r_v, g_u, g_v, b_u]) = match range {
+        YuvRange::Full => (y * ONE, FULL),
+        YuvRange::Limited => ((y - 16) * LIMITED_Y, LIMITED),
     };
     let clamp = |value: i32| ((value + ONE / 2) >> 16).clamp(0, 255) as u8;
     [clamp(luma + r_v * v), clamp(luma - g_u * u - g_v * v), clamp(luma + b_u * u)]

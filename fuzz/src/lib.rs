@@ -110,3 +110,31 @@ pub fn tiny_session() -> std::sync::MutexGuard<'static, TinySession> {
 pub struct TinySession(pub *mut segface::ffi::SegfaceSession);
 // SAFETY: only used under the mutex.
 unsafe impl Send for TinySession {}
+
+/// Canary value the targets fill label buffers with before a call.
+pub const CANARY: u8 = 0xA5;
+
+/// What every parse target checks after a call: no internal panic, nothing written past
+/// `labels_len` or between label rows, and on success every label of the `w x h` map written.
+pub fn check_labels(
+    status: segface::ffi::SegfaceStatus,
+    labels: &[u8],
+    labels_len: usize,
+    (w, h): (usize, usize),
+    labels_stride: usize,
+) {
+    use segface::ffi::SegfaceStatus;
+    assert_ne!(status, SegfaceStatus::ErrInternal, "a panic was caught inside segface");
+    assert!(labels[labels_len..].iter().all(|&b| b == CANARY), "written past labels_len");
+    if status != SegfaceStatus::Ok {
+        return;
+    }
+    for y in 0..h {
+        let row = &labels[y * labels_stride..y * labels_stride + w];
+        assert!(row.iter().all(|&c| (c as i64) < TINY_CLASSES), "row {y} not filled");
+        if y + 1 < h {
+            let gap = &labels[y * labels_stride + w..(y + 1) * labels_stride];
+            assert!(gap.iter().all(|&b| b == CANARY), "written between rows");
+        }
+    }
+}
