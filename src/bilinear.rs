@@ -36,3 +36,11 @@ pub fn taps_in_box(
         Tap { lo, hi: (lo + 1).min(input - 1), frac: (src - lo as f32).min(1.0) }
     })
 }
+
+/// The tap for one source coordinate `src` (source pixel units, centres at integers), clamped
+/// to the `input` samples.
+pub fn tap_at(src: f32, input: usize) -> Tap {
+    let src = src.clamp(0.0, (input - 1) as f32);
+    let lo = src as usize;
+    Tap { lo, hi: (lo + 1).min(input - 1), frac: src - lo as f32 }
+}

@@ -202,7 +202,7 @@ impl FaceDetector {
     }
 }
 
-fn iou(a: &FaceBox, b: &FaceBox) -> f32 {
+pub(crate) fn iou(a: &FaceBox, b: &FaceBox) -> f32 {
     let ix = (a.x + a.width).min(b.x + b.width) - a.x.max(b.x);
     let iy = (a.y + a.height).min(b.y + b.height) - a.y.max(b.y);
     let inter = ix.max(0.0) * iy.max(0.0);

@@ -5,6 +5,7 @@
 //! A frame is only read, never copied: [`OrientedFrame`] turns it upright (rotation, mirroring)
 //! and converts YUV to RGB pixel by pixel while the resizer reads the rows it needs.
 
+use crate::align::Landmarks;
 use crate::error::{Error, ErrorKind, Result};
 use crate::image_view::{ImageView, MAX_IMAGE_DIM};
 use crate::resize::{RowSource, SourceBox};
@@ -285,12 +286,27 @@ impl FaceBox {
     }
 }
 
+/// Where a face is, in upright frame pixels: a box the model sees stretched to its square input,
+/// or 5 landmarks for a similarity-aligned crop like SegFace's training images (turned so the
+/// eyes are level; see [`crate::align`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Face {
+    Box(FaceBox),
+    Landmarks(Landmarks),
+}
+
+impl From<FaceBox> for Face {
+    fn from(b: FaceBox) -> Self {
+        Face::Box(b)
+    }
+}
+
 /// How to read a frame: its orientation and, optionally, where the face is (else the whole
 /// upright frame is the face crop).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct FrameOptions {
     pub orientation: Orientation,
-    pub face: Option<FaceBox>,
+    pub face: Option<Face>,
 }
 
 /// A frame seen upright: what the resizer reads.

@@ -13,7 +13,7 @@ use jni::sys::{jboolean, jint, jlong};
 use jni::{jni_str, Env, EnvUnowned};
 
 use crate::error::Error;
-use crate::frame::{FaceBox, Frame, FrameOptions, Orientation, Plane, Rotation, YuvRange};
+use crate::frame::{Face, FaceBox, Frame, FrameOptions, Orientation, Plane, Rotation, YuvRange};
 use crate::image_view::{ImageView, PixelFormat};
 use crate::model::Model;
 use crate::session::Session;
@@ -242,7 +242,8 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeParseYuv420<'l>(
                 plane(v, uv_row_stride, uv_pixel_stride),
                 YuvRange::Full,
             )?;
-            let options = FrameOptions { orientation: Orientation { rotation, mirror }, face };
+            let options =
+                FrameOptions { orientation: Orientation { rotation, mirror }, face: face.map(Face::Box) };
             handle.parse_frame_into(&frame, &options, out, width as usize)
         });
         match parsed {

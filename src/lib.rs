@@ -5,6 +5,7 @@
 //! thin shells over it. Converting the reference's checkpoints ([`export`], feature `convert`)
 //! produces the ONNX files the runtime loads.
 
+pub mod align;
 pub mod arch;
 mod bilinear;
 #[cfg(feature = "convert")]
@@ -25,10 +26,12 @@ mod jni;
 pub mod metadata;
 mod model;
 mod model_screen;
+pub mod outputs;
 pub mod postprocess;
 pub mod preprocess;
 pub mod resize;
 mod session;
+pub mod video;
 pub mod weights;
 
 pub use error::{Error, ErrorKind, Result};
@@ -37,6 +40,7 @@ pub use metadata::ModelInfo;
 pub use model::{sha256_hex, Model};
 pub use model_screen::{MAX_RESOLUTION, MAX_TENSOR_BYTES};
 pub use session::{LabelMap, Session};
+pub use video::{TrackedFace, VideoOptions, VideoSession};
 
 /// The crate version, as the C ABI reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

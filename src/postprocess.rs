@@ -9,8 +9,10 @@
 
 use std::ops::Range;
 
+use crate::align::AlignedSquare;
 use crate::bilinear::{self, Tap};
 use crate::classes::palette_color;
+use crate::outputs::argmax;
 use crate::resize::SourceBox;
 
 /// Logits of one image: `classes` planes of `size x size`, row-major.
@@ -43,12 +45,16 @@ impl Postprocessor {
         let LabelsMut { data: labels, width, height, stride } = out;
         let plane = r * r;
         debug_assert_eq!(logits.data.len(), classes * plane);
+        self.scores.resize(classes, 0.0);
         if width == r && height == r {
             for y in 0..r {
                 let row = &mut labels[y * stride..y * stride + r];
                 for (x, out) in row.iter_mut().enumerate() {
                     let p = y * r + x;
-                    *out = argmax((0..classes).map(|c| logits.data[c * plane + p]));
+                    for (c, score) in self.scores.iter_mut().enumerate() {
+                        *score = logits.data[c * plane + p];
+                    }
+                    *out = argmax(&self.scores);
                 }
             }
             return;
@@ -57,25 +63,26 @@ impl Postprocessor {
         self.rows.extend(bilinear::taps(r, height));
         self.cols.clear();
         self.cols.extend(bilinear::taps(r, width));
-        self.scores.resize(classes, 0.0);
         for y in 0..height {
             let row = &mut labels[y * stride..y * stride + width];
             for (x, out) in row.iter_mut().enumerate() {
-                *out = label_at(&mut self.scores, &logits, self.rows[y], self.cols[x]);
+                scores_at(&mut self.scores, &logits, self.rows[y], self.cols[x]);
+                *out = argmax(&self.scores);
             }
         }
     }
 
-    /// Labels for the pixels `xs` x `ys` of an image in which the model saw the box `area`
-    /// (image pixel units), handed to `put(x, y, label)`: how a face crop's labels go back into
-    /// the frame. The whole image as the box gives exactly `labels_from_logits`.
-    pub fn labels_in_box(
+    /// Class scores for the pixels `xs` x `ys` of an image in which the model saw the box
+    /// `area` (image pixel units), handed to `put(x, y, scores)`: how a face crop's results go
+    /// back into the frame. The whole image as the box gives exactly `labels_from_logits`'s
+    /// scores.
+    pub fn scores_in_box(
         &mut self,
         logits: Logits,
         area: SourceBox,
         xs: Range<usize>,
         ys: Range<usize>,
-        mut put: impl FnMut(usize, usize, u8),
+        mut put: impl FnMut(usize, usize, &[f32]),
     ) {
         let r = logits.size;
         self.rows.clear();
@@ -85,15 +92,46 @@ impl Postprocessor {
         self.scores.resize(logits.classes, 0.0);
         for (row, y) in self.rows.iter().zip(ys) {
             for (col, x) in self.cols.iter().zip(xs.clone()) {
-                put(x, y, label_at(&mut self.scores, &logits, *row, *col));
+                scores_at(&mut self.scores, &logits, *row, *col);
+                put(x, y, &self.scores);
+            }
+        }
+    }
+
+    /// Class scores for the pixels `xs` x `ys` of an image in which the model saw the turned
+    /// `square`, for the pixels whose centres lie inside it, handed to `put(x, y, scores)`.
+    pub fn scores_in_square(
+        &mut self,
+        logits: Logits,
+        square: &AlignedSquare,
+        xs: Range<usize>,
+        ys: Range<usize>,
+        mut put: impl FnMut(usize, usize, &[f32]),
+    ) {
+        let r = logits.size;
+        let rf = r as f32;
+        self.scores.resize(logits.classes, 0.0);
+        for y in ys {
+            for x in xs.clone() {
+                let (u, v) = square.to_model([x as f32 + 0.5, y as f32 + 0.5], rf);
+                if !(0.0..rf).contains(&u) || !(0.0..rf).contains(&v) {
+                    continue;
+                }
+                scores_at(
+                    &mut self.scores,
+                    &logits,
+                    bilinear::tap_at(v - 0.5, r),
+                    bilinear::tap_at(u - 0.5, r),
+                );
+                put(x, y, &self.scores);
             }
         }
     }
 }
 
-/// The argmax over classes of the logits bilinearly sampled between the given taps.
+/// The logits bilinearly sampled between the given taps, one score per class.
 #[inline]
-fn label_at(scores: &mut [f32], logits: &Logits, row: Tap, col: Tap) -> u8 {
+fn scores_at(scores: &mut [f32], logits: &Logits, row: Tap, col: Tap) {
     let (r, plane) = (logits.size, logits.size * logits.size);
     let (Tap { lo: y0, hi: y1, frac: fy }, Tap { lo: x0, hi: x1, frac: fx }) = (row, col);
     for (c, score) in scores.iter_mut().enumerate() {
@@ -102,18 +140,6 @@ fn label_at(scores: &mut [f32], logits: &Logits, row: Tap, col: Tap) -> u8 {
         let bottom = l[y1 * r + x0] * (1.0 - fx) + l[y1 * r + x1] * fx;
         *score = top * (1.0 - fy) + bottom * fy;
     }
-    argmax(scores.iter().copied())
-}
-
-/// Index of the largest value; the first one wins ties.
-fn argmax(values: impl Iterator<Item = f32>) -> u8 {
-    let mut best = (0u8, f32::NEG_INFINITY);
-    for (i, v) in values.enumerate() {
-        if v > best.1 {
-            best = (i as u8, v);
-        }
-    }
-    best.0
 }
 
 /// Blends each non-background pixel of `rgb` (packed RGB8) with its class colour, 50 %.
@@ -152,8 +178,8 @@ mod tests {
 
     #[test]
     fn argmax_prefers_first_on_ties() {
-        assert_eq!(argmax([1.0, 3.0, 3.0, 2.0].into_iter()), 1);
-        assert_eq!(argmax([f32::NAN, 0.5].into_iter()), 1);
+        assert_eq!(argmax(&[1.0, 3.0, 3.0, 2.0]), 1);
+        assert_eq!(argmax(&[f32::NAN, 0.5]), 1);
     }
 
     #[test]
@@ -170,6 +196,38 @@ mod tests {
             // Columns 0-1 sit left of the midpoint, 2-3 right of it.
             assert_eq!(row, &[0, 0, 1, 1]);
         }
+    }
+
+    #[test]
+    fn a_turned_squares_scores_come_from_the_model_point_under_each_pixel() {
+        // Class 1's logit grows along the model's x axis, u - 4 at model point (u, v); class 0's
+        // is 0. Bilinear sampling reproduces a linear ramp, so a frame pixel is class 1 exactly
+        // when its centre maps to u > 4.
+        let r = 8;
+        let mut logits = vec![0f32; 2 * r * r];
+        for y in 0..r {
+            for x in 0..r {
+                logits[r * r + y * r + x] = x as f32 + 0.5 - 4.0;
+            }
+        }
+        let square = AlignedSquare { origin: [10.0, 5.0], x_edge: [16.0, 12.0], y_edge: [-12.0, 16.0] };
+        let (xs, ys) = square.pixel_bounds(40, 40).unwrap();
+        let mut seen = 0;
+        Postprocessor::default().scores_in_square(
+            Logits { data: &logits, classes: 2, size: r },
+            &square,
+            xs,
+            ys,
+            |x, y, scores| {
+                let (u, v) = square.to_model([x as f32 + 0.5, y as f32 + 0.5], r as f32);
+                assert!((0.0..r as f32).contains(&u) && (0.0..r as f32).contains(&v));
+                let expected = u.clamp(0.5, r as f32 - 0.5) - 4.0;
+                assert!((scores[1] - expected).abs() < 1e-4, "({x}, {y}): {} vs {expected}", scores[1]);
+                seen += 1;
+            },
+        );
+        // Every frame pixel whose centre lies in the 20 x 20 square, once.
+        assert!((390..=410).contains(&seen), "{seen}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! antialiased bicubic exactly as PIL (see `resize`; skipped when already R x R), scaled to
 //! [0, 1], normalised per channel, laid out NCHW.
 
+use crate::align::{AlignedSquare, Warper};
 use crate::error::Result;
 use crate::frame::{Frame, OrientedFrame};
 use crate::image_view::ImageView;
@@ -15,6 +16,7 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 pub struct Preprocessor {
     resized: Vec<u8>,
     resizer: BicubicResizer,
+    warper: Warper,
 }
 
 impl Preprocessor {
@@ -29,6 +31,17 @@ impl Preprocessor {
     pub fn resize_area(&mut self, source: &impl RowSource, area: SourceBox, resolution: usize) -> &[u8] {
         self.resizer.resize_box(source, area, &mut self.resized, resolution, resolution);
         &self.resized
+    }
+
+    /// The R x R RGB8 image the model sees for a turned square of an upright source.
+    pub fn warp(
+        &mut self,
+        source: &impl RowSource,
+        square: &AlignedSquare,
+        resolution: usize,
+    ) -> Result<&[u8]> {
+        self.warper.warp(source, square, resolution, &mut self.resized)?;
+        Ok(&self.resized)
     }
 }
 

@@ -2,14 +2,17 @@
 //! tract's state and our scratch buffers, so parsing frames of a steady size allocates none of
 //! our buffers after the first call. Not shareable between threads at once (`&mut self`).
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
+use crate::align::AlignedSquare;
 use crate::error::{Error, ErrorKind, Result};
-use crate::frame::{FaceBox, Frame, FrameOptions, Orientation, OrientedFrame};
+use crate::frame::{Face, Frame, FrameOptions, Orientation, OrientedFrame};
 use crate::image_view::ImageView;
 use crate::model::Model;
+use crate::outputs::{OutputWriter, Outputs, PlaneMut};
 use crate::postprocess::{LabelsMut, Logits, Postprocessor};
 use crate::preprocess::{normalize_into, Preprocessor};
 use crate::resize::{RowSource, SourceBox};
@@ -30,6 +33,39 @@ pub struct Session {
     postprocessor: Postprocessor,
     /// The input tensor, reused when tract has released it after a run.
     input: Option<Arc<Tensor>>,
+    /// Scratch for overlapping faces (see [`OutputWriter`]).
+    owner: Vec<u16>,
+}
+
+/// Where the model's input comes from in the upright frame.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Placement {
+    /// A box, stretched to the model's square input (PIL-exact bicubic resize).
+    Area(SourceBox),
+    /// A turned square, and the upright pixels it touches.
+    Square { square: AlignedSquare, xs: Range<usize>, ys: Range<usize> },
+}
+
+impl Placement {
+    pub(crate) fn of(face: &Face, source: &OrientedFrame) -> Result<Self> {
+        let (w, h) = (source.width(), source.height());
+        match face {
+            Face::Box(b) => Ok(Placement::Area(b.clip(w, h)?)),
+            Face::Landmarks(points) => {
+                let square = AlignedSquare::from_landmarks(points)?;
+                let (xs, ys) = square.pixel_bounds(w, h)?;
+                Ok(Placement::Square { square, xs, ys })
+            }
+        }
+    }
+
+    /// The placements of `faces`; no faces: the whole upright frame.
+    pub(crate) fn of_faces(faces: &[Face], source: &OrientedFrame) -> Result<Vec<Self>> {
+        if faces.is_empty() {
+            return Ok(vec![Placement::Area(SourceBox::whole(source.width(), source.height()))]);
+        }
+        faces.iter().map(|f| Placement::of(f, source)).collect()
+    }
 }
 
 impl Session {
@@ -45,6 +81,7 @@ impl Session {
             preprocessor: Preprocessor::default(),
             postprocessor: Postprocessor::default(),
             input: None,
+            owner: Vec::new(),
         })
     }
 
@@ -74,9 +111,9 @@ impl Session {
 
     /// Parses a camera frame (any [`Frame`] layout, in sensor orientation) and writes a label map
     /// of the frame's own size and orientation into `labels` (`frame.height()` rows of
-    /// `frame.width()` bytes, `labels_stride` apart). With a face box, the model sees that box
-    /// of the upright frame and its labels are mapped back into it; pixels outside the box are
-    /// background (0). Without one, the whole upright frame is the face crop.
+    /// `frame.width()` bytes, `labels_stride` apart). With a face (box or landmarks), the model
+    /// sees that part of the upright frame and its labels are mapped back into it; other pixels
+    /// are background (0). Without one, the whole upright frame is the face crop.
     pub fn parse_frame_into(
         &mut self,
         frame: &Frame,
@@ -84,79 +121,103 @@ impl Session {
         labels: &mut [u8],
         labels_stride: usize,
     ) -> Result<()> {
-        let (w, h) = (frame.width() as usize, frame.height() as usize);
-        check_labels(labels, w, h, labels_stride)?;
-        let source = OrientedFrame { frame: *frame, orientation: options.orientation };
-        match &options.face {
-            Some(face) => {
-                let area = face.clip(source.width(), source.height())?;
-                clear_labels(labels, w, h, labels_stride);
-                self.label_area(&source, area, labels, labels_stride)
-            }
-            None => self.label_area(
-                &source,
-                SourceBox::whole(source.width(), source.height()),
-                labels,
-                labels_stride,
-            ),
-        }
+        let mut outputs =
+            Outputs { labels: Some(PlaneMut { data: labels, stride: labels_stride }), ..Default::default() };
+        self.parse_frame(frame, options.orientation, options.face.as_slice(), &mut outputs)
     }
 
     /// Parses several faces of one frame (e.g. from [`crate::detect::FaceDetector`]) into one
-    /// frame-sized label map: each face's box is parsed as in [`Session::parse_frame_into`];
-    /// where boxes overlap, a later face's background does not erase an earlier face's labels.
-    /// Pixels outside every box are background.
+    /// frame-sized label map, as [`Session::parse_frame`] does.
     pub fn parse_faces_into(
         &mut self,
         frame: &Frame,
         orientation: Orientation,
-        faces: &[FaceBox],
+        faces: &[Face],
         labels: &mut [u8],
         labels_stride: usize,
     ) -> Result<()> {
-        let (w, h) = (frame.width() as usize, frame.height() as usize);
-        check_labels(labels, w, h, labels_stride)?;
-        let source = OrientedFrame { frame: *frame, orientation };
-        let areas: Vec<SourceBox> =
-            faces.iter().map(|f| f.clip(source.width(), source.height())).collect::<Result<_>>()?;
-        clear_labels(labels, w, h, labels_stride);
-        for area in areas {
-            self.label_area(&source, area, labels, labels_stride)?;
-        }
-        Ok(())
+        let mut outputs =
+            Outputs { labels: Some(PlaneMut { data: labels, stride: labels_stride }), ..Default::default() };
+        self.parse_frame(frame, orientation, faces, &mut outputs)
     }
 
-    /// Runs the model on `area` of the upright source and writes the labels of the frame pixels
-    /// the area covers; background never overwrites another class (so faces can share a map).
-    fn label_area(
+    /// Parses the `faces` of a frame (none: the whole upright frame is one face crop) and writes
+    /// the requested `outputs` (labels, soft masks, a class-set mask) at the frame's own size and
+    /// orientation. Each face is run through the model once; where crops overlap, a pixel takes
+    /// the face most confident it is not background; pixels outside every face are background.
+    pub fn parse_frame(
         &mut self,
-        source: &OrientedFrame,
-        area: SourceBox,
-        labels: &mut [u8],
-        labels_stride: usize,
+        frame: &Frame,
+        orientation: Orientation,
+        faces: &[Face],
+        outputs: &mut Outputs,
     ) -> Result<()> {
-        let info = self.model.info();
-        let (r, mean, std, classes) = (info.resolution, info.mean, info.std, info.classes.len());
-        let mut input = self.take_input(r);
-        let rgb = self.preprocessor.resize_area(source, area, r);
-        normalize_into(rgb, &mean, &std, input_slice(&mut input)?);
-        let output = self.run(input)?;
-        let logits = Logits { data: output_slice(&output)?, classes, size: r };
-        let (uw, uh) = (source.width(), source.height());
-        let (w, h) = (source.frame.width() as usize, source.frame.height() as usize);
-        // The upright pixels whose centres the box covers.
-        let xs = (area.x0.round() as usize)..(area.x1.round() as usize).min(uw);
-        let ys = (area.y0.round() as usize)..(area.y1.round() as usize).min(uh);
-        let whole = xs.len() == uw && ys.len() == uh;
-        let orientation = source.orientation;
-        self.postprocessor.labels_in_box(logits, area, xs, ys, |x, y, label| {
-            let (fx, fy) = orientation.to_frame(x, y, w, h);
-            let out = &mut labels[fy * labels_stride + fx];
-            if whole || label != 0 || *out == 0 {
-                *out = label;
+        let source = OrientedFrame { frame: *frame, orientation };
+        outputs.check(frame.width() as usize, frame.height() as usize, self.model.info().classes.len())?;
+        let placements = Placement::of_faces(faces, &source)?;
+        let mut owner = std::mem::take(&mut self.owner);
+        let result = (|| {
+            let mut writer = self.writer(&source, outputs, placements.len(), &mut owner);
+            for placement in &placements {
+                let output = self.infer(&source, placement)?;
+                self.write(output_slice(&output)?, &source, placement, &mut writer);
             }
-        });
-        Ok(())
+            Ok(())
+        })();
+        self.owner = owner;
+        result
+    }
+
+    /// A writer for the frame's outputs (cleared); `owner` is scratch for overlapping faces.
+    pub(crate) fn writer<'o, 'a>(
+        &self,
+        source: &OrientedFrame,
+        outputs: &'o mut Outputs<'a>,
+        faces: usize,
+        owner: &'o mut Vec<u16>,
+    ) -> OutputWriter<'o, 'a> {
+        let (w, h) = (source.frame.width() as usize, source.frame.height() as usize);
+        OutputWriter::new(outputs, w, h, (faces > 1).then_some(owner))
+    }
+
+    /// Runs the model on the placed crop of the upright source; returns the (1, C, R, R) logits.
+    pub(crate) fn infer(&mut self, source: &OrientedFrame, placement: &Placement) -> Result<TValue> {
+        let info = self.model.info();
+        let (r, mean, std) = (info.resolution, info.mean, info.std);
+        let mut input = self.take_input(r);
+        let rgb = self.crop(source, placement)?;
+        normalize_into(rgb, &mean, &std, input_slice(&mut input)?);
+        self.run(input)
+    }
+
+    /// Maps a crop's `logits` back into the frame pixels the placement covers.
+    pub(crate) fn write(
+        &mut self,
+        logits: &[f32],
+        source: &OrientedFrame,
+        placement: &Placement,
+        writer: &mut OutputWriter,
+    ) {
+        let info = self.model.info();
+        let logits = Logits { data: logits, classes: info.classes.len(), size: info.resolution };
+        let (w, h) = (source.frame.width() as usize, source.frame.height() as usize);
+        let orientation = source.orientation;
+        let mut put = |x, y, scores: &[f32]| {
+            let (fx, fy) = orientation.to_frame(x, y, w, h);
+            writer.put(fx, fy, scores);
+        };
+        match placement {
+            Placement::Area(area) => {
+                let (uw, uh) = (source.width(), source.height());
+                // The upright pixels whose centres the box covers.
+                let xs = (area.x0.round() as usize)..(area.x1.round() as usize).min(uw);
+                let ys = (area.y0.round() as usize)..(area.y1.round() as usize).min(uh);
+                self.postprocessor.scores_in_box(logits, *area, xs, ys, &mut put);
+            }
+            Placement::Square { square, xs, ys } => {
+                self.postprocessor.scores_in_square(logits, square, xs.clone(), ys.clone(), &mut put)
+            }
+        }
     }
 
     /// Parses `image` into a new label map of the image's size.
@@ -188,6 +249,23 @@ impl Session {
         Ok(self.preprocessor.resize_rgb(image, r)?.to_vec())
     }
 
+    /// The R x R RGB8 image the network sees for `face` of a frame (none: the whole upright
+    /// frame): to check where a box or landmarks put the crop.
+    pub fn face_input_rgb(&mut self, frame: &Frame, orientation: Orientation, face: Option<&Face>) -> Result<Vec<u8>> {
+        let source = OrientedFrame { frame: *frame, orientation };
+        let placement = Placement::of_faces(face.copied().as_slice(), &source)?.remove(0);
+        Ok(self.crop(&source, &placement)?.to_vec())
+    }
+
+    /// The placed crop of the upright source at the model's resolution, RGB8.
+    fn crop(&mut self, source: &OrientedFrame, placement: &Placement) -> Result<&[u8]> {
+        let r = self.model.info().resolution;
+        match placement {
+            Placement::Area(area) => Ok(self.preprocessor.resize_area(source, *area, r)),
+            Placement::Square { square, .. } => self.preprocessor.warp(source, square, r),
+        }
+    }
+
     /// The reusable input tensor: kept when tract has released it after the previous run.
     fn take_input(&mut self, r: usize) -> Arc<Tensor> {
         match self.input.take() {
@@ -203,13 +281,6 @@ impl Session {
             .run(tvec![TValue::from_const(input)])
             .map_err(|e| Error::engine(ErrorKind::Inference, "inference failed", e))?;
         Ok(outputs.remove(0))
-    }
-}
-
-/// Sets the `w` label bytes of each of the `h` rows to background.
-fn clear_labels(labels: &mut [u8], w: usize, h: usize, stride: usize) {
-    for y in 0..h {
-        labels[y * stride..y * stride + w].fill(0);
     }
 }
 

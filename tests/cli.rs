@@ -191,7 +191,7 @@ fn fetch_offline_says_how_to_convert_instead() {
 
 #[test]
 fn parse_with_a_face_box_labels_the_box_inside_the_whole_photo() {
-    use segface::frame::{FaceBox, Frame, FrameOptions};
+    use segface::frame::{Face, FaceBox, Frame, FrameOptions};
     let dir = scratch("cli_box");
     let model = onnx_256_file("cli_box");
     let face = astronaut_rgb();
@@ -215,7 +215,7 @@ fn parse_with_a_face_box_labels_the_box_inside_the_whole_photo() {
 
     let view = ImageView::rgb(photo.as_raw(), 800, 700).unwrap();
     let options = FrameOptions {
-        face: Some(FaceBox { x: 200.0, y: 100.0, width: 512.0, height: 512.0 }),
+        face: Some(Face::Box(FaceBox { x: 200.0, y: 100.0, width: 512.0, height: 512.0 })),
         ..Default::default()
     };
     let mut expected = vec![0u8; 800 * 700];

@@ -4,23 +4,10 @@
 
 mod common;
 
-use std::sync::OnceLock;
-
 use common::*;
 use segface::detect::{DetectedFace, FaceDetector};
 use segface::frame::{FaceBox, Frame, Orientation, Rotation};
 use segface::{ErrorKind, ImageView, PixelFormat};
-
-fn detector() -> &'static FaceDetector {
-    static DETECTOR: OnceLock<FaceDetector> = OnceLock::new();
-    DETECTOR.get_or_init(|| {
-        FaceDetector::load(repo().join("models/retinaface_mnet.onnx"), FaceDetector::DEFAULT_SIZE).unwrap()
-    })
-}
-
-fn photo(name: &str) -> image::RgbImage {
-    image::open(fixtures().join("images").join(name)).unwrap().to_rgb8()
-}
 
 fn detect(img: &image::RgbImage, orientation: Orientation) -> Vec<DetectedFace> {
     let view = ImageView::rgb(img.as_raw(), img.width(), img.height()).unwrap();

@@ -1,11 +1,12 @@
-//! Camera frames: YUV layouts, rotation and mirroring, and face boxes inside larger frames, each
-//! checked against the plain RGB path on the same real photo.
+//! Camera frames: YUV layouts, rotation and mirroring, face boxes inside larger frames and faces
+//! placed by landmarks, each checked against the plain RGB path on the same real photo.
 #![cfg(feature = "convert")]
 
 mod common;
 
 use common::*;
-use segface::frame::{FaceBox, Frame, FrameOptions, Orientation, Plane, Rotation, YuvRange};
+use segface::align::AlignedSquare;
+use segface::frame::{Face, FaceBox, Frame, FrameOptions, Orientation, Plane, Rotation, YuvRange};
 use segface::{ErrorKind, ImageView, PixelFormat};
 
 const ORIENTATIONS: [Rotation; 4] = [Rotation::R0, Rotation::R90, Rotation::R180, Rotation::R270];
@@ -163,7 +164,7 @@ fn a_face_pasted_into_a_larger_frame_is_parsed_in_place() {
     let face = FaceBox { x: ox as f32, y: oy as f32, width: iw as f32, height: ih as f32 };
     let labels = parse_frame(
         &Frame::Packed(view),
-        &FrameOptions { orientation: Orientation::default(), face: Some(face) },
+        &FrameOptions { orientation: Orientation::default(), face: Some(face.into()) },
     );
     let inside: Vec<u8> =
         (0..ih).flat_map(|y| labels[(oy + y) * fw + ox..(oy + y) * fw + ox + iw].to_vec()).collect();
@@ -180,6 +181,130 @@ fn a_face_pasted_into_a_larger_frame_is_parsed_in_place() {
     assert!(outside.into_iter().all(|(x, y)| labels[y * fw + x] == 0), "labels outside the face box");
 }
 
+/// `img` turned by `angle` radians (clockwise on screen) about its origin, scaled by `scale` and
+/// moved by `offset`, drawn bilinearly into a grey `fw x fh` frame; returns the frame and the
+/// map from upright photo points to frame points.
+fn turned_into_frame(
+    img: &image::RgbImage,
+    angle: f32,
+    scale: f32,
+    offset: [f32; 2],
+    (fw, fh): (usize, usize),
+) -> (Vec<u8>, impl Fn([f32; 2]) -> [f32; 2]) {
+    let (c, s) = (angle.cos() * scale, angle.sin() * scale);
+    let forward = move |[x, y]: [f32; 2]| [c * x - s * y + offset[0], s * x + c * y + offset[1]];
+    let det = c * c + s * s;
+    let inverse = move |[x, y]: [f32; 2]| {
+        let (dx, dy) = (x - offset[0], y - offset[1]);
+        [(c * dx + s * dy) / det, (-s * dx + c * dy) / det]
+    };
+    let (iw, ih) = (img.width() as f32, img.height() as f32);
+    let mut frame = vec![90u8; fw * fh * 3];
+    for y in 0..fh {
+        for x in 0..fw {
+            let [u, v] = inverse([x as f32 + 0.5, y as f32 + 0.5]);
+            if !(0.0..iw).contains(&u) || !(0.0..ih).contains(&v) {
+                continue;
+            }
+            let (su, sv) = ((u - 0.5).clamp(0.0, iw - 1.0), (v - 0.5).clamp(0.0, ih - 1.0));
+            let (x0, y0) = (su as u32, sv as u32);
+            let (x1, y1) = ((x0 + 1).min(img.width() - 1), (y0 + 1).min(img.height() - 1));
+            let (fx, fy) = (su - x0 as f32, sv - y0 as f32);
+            for ch in 0..3 {
+                let p = |xx: u32, yy: u32| img.get_pixel(xx, yy)[ch] as f32;
+                let top = p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx;
+                let bottom = p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx;
+                frame[(y * fw + x) * 3 + ch] = (top * (1.0 - fy) + bottom * fy).round() as u8;
+            }
+        }
+    }
+    (frame, forward)
+}
+
+/// The photo on a grey `size x size` canvas at `(pad, pad)`.
+fn on_canvas(photo: &image::RgbImage, size: u32, pad: i64) -> image::RgbImage {
+    let mut canvas = image::RgbImage::from_pixel(size, size, image::Rgb([90, 90, 90]));
+    image::imageops::replace(&mut canvas, photo, pad, pad);
+    canvas
+}
+
+#[test]
+fn faces_placed_by_landmarks_follow_the_face() {
+    // The photo on grey canvases, so the aligned square (which reaches past the photo's top)
+    // sees the same grey around the photo wherever it is.
+    let photo = astronaut_rgb();
+    let canvas = on_canvas(&photo, 1024, 256);
+    let view = ImageView::rgb(canvas.as_raw(), canvas.width(), canvas.height()).unwrap();
+    let found = detector().detect(&Frame::Packed(view), Orientation::default(), 0.7).unwrap();
+    assert_eq!(found.len(), 1);
+    let points = found[0].landmarks;
+    let face = Face::Landmarks(points);
+    let mut session = model_256().session().unwrap();
+    let upright_input = session.face_input_rgb(&Frame::Packed(view), Orientation::default(), Some(&face)).unwrap();
+    let upright = parse_frame(&Frame::Packed(view), &FrameOptions { face: Some(face), ..Default::default() });
+    let square = AlignedSquare::from_landmarks(&points).unwrap();
+    let inside = |sq: &AlignedSquare, x: usize, y: usize| {
+        let (u, v) = sq.to_model([x as f32 + 0.5, y as f32 + 0.5], 1.0);
+        (0.0..1.0).contains(&u) && (0.0..1.0).contains(&v)
+    };
+    let n = canvas.width() as usize;
+    let labelled_outside = (0..n * n).filter(|&i| !inside(&square, i % n, i / n) && upright[i] != 0).count();
+    assert_eq!(labelled_outside, 0, "labels outside the aligned square");
+
+    // Moved by whole pixels: the same crop, the same labels, moved.
+    let (dx, dy) = (-137i64, 61i64);
+    let shifted = {
+        let mut c = image::RgbImage::from_pixel(1024, 1024, image::Rgb([90, 90, 90]));
+        image::imageops::replace(&mut c, &photo, 256 + dx, 256 + dy);
+        c
+    };
+    let shifted_view = ImageView::rgb(shifted.as_raw(), 1024, 1024).unwrap();
+    let moved_points = points.map(|[x, y]| [x + dx as f32, y + dy as f32]);
+    let moved = parse_frame(
+        &Frame::Packed(shifted_view),
+        &FrameOptions { face: Some(Face::Landmarks(moved_points)), ..Default::default() },
+    );
+    let (mut same, mut compared) = (0usize, 0usize);
+    for y in 0..n {
+        for x in 0..n {
+            if inside(&square, x, y) {
+                let (mx, my) = ((x as i64 + dx) as usize, (y as i64 + dy) as usize);
+                compared += 1;
+                same += usize::from(upright[y * n + x] == moved[my * n + mx]);
+            }
+        }
+    }
+    let agree = same as f64 / compared as f64;
+    println!("face moved by ({dx}, {dy}) px, placed by landmarks: {:.3} % of {compared} labels equal", 100.0 * agree);
+    assert!(agree >= 0.995, "{agree}");
+
+    // Turned 25 degrees and shrunk to 80 %: the model sees the same face, upright.
+    let (fw, fh) = (1000usize, 900usize);
+    let (pixels, to_frame) = turned_into_frame(&canvas, 25f32.to_radians(), 0.8, [250.0, -150.0], (fw, fh));
+    let turned_view = ImageView::new(&pixels, fw as u32, fh as u32, fw * 3, PixelFormat::Rgb8).unwrap();
+    let turned_face = Face::Landmarks(points.map(&to_frame));
+    let turned_input =
+        session.face_input_rgb(&Frame::Packed(turned_view), Orientation::default(), Some(&turned_face)).unwrap();
+    let mean_abs = upright_input.iter().zip(&turned_input).map(|(a, b)| a.abs_diff(*b) as f64).sum::<f64>()
+        / upright_input.len() as f64;
+    println!("face turned 25 degrees at 80 % scale: model input differs from the upright one's by {mean_abs:.2} levels on average");
+    assert!(mean_abs < 4.0, "{mean_abs}");
+    // Against a crop of the turned face without the turn (its box), the difference is large.
+    let unturned = Face::Box(AlignedSquare::from_landmarks(&points.map(&to_frame)).unwrap().bounds());
+    let box_input = session.face_input_rgb(&Frame::Packed(turned_view), Orientation::default(), Some(&unturned)).unwrap();
+    let box_mean_abs = upright_input.iter().zip(&box_input).map(|(a, b)| a.abs_diff(*b) as f64).sum::<f64>()
+        / upright_input.len() as f64;
+    assert!(box_mean_abs > 4.0 * mean_abs, "{box_mean_abs} vs {mean_abs}");
+
+    // Landmarks that place no square are refused.
+    let mut labels = vec![0u8; n * n];
+    for bad in [[[10.0f32, 10.0]; 5], [[f32::NAN, 0.0]; 5], points.map(|[x, y]| [x + 1e5, y])] {
+        let options = FrameOptions { face: Some(Face::Landmarks(bad)), ..Default::default() };
+        let err = session.parse_frame_into(&Frame::Packed(view), &options, &mut labels, n).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    }
+}
+
 #[test]
 fn bad_frames_and_boxes_are_refused() {
     let pixels = vec![0u8; 64 * 48 * 3];
@@ -191,7 +316,7 @@ fn bad_frames_and_boxes_are_refused() {
         FaceBox { x: 0.0, y: 0.0, width: f32::NAN, height: 10.0 },
         FaceBox { x: 0.0, y: 0.0, width: -5.0, height: 10.0 },
     ] {
-        let options = FrameOptions { face: Some(face), ..Default::default() };
+        let options = FrameOptions { face: Some(face.into()), ..Default::default() };
         let err = session.parse_frame_into(&Frame::Packed(view), &options, &mut labels, 64).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
     }

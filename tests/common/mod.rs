@@ -154,3 +154,17 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
+
+/// The trained RetinaFace detector in models/ (once per test binary).
+pub fn detector() -> &'static segface::detect::FaceDetector {
+    use segface::detect::FaceDetector;
+    static DETECTOR: OnceLock<FaceDetector> = OnceLock::new();
+    DETECTOR.get_or_init(|| {
+        FaceDetector::load(repo().join("models/retinaface_mnet.onnx"), FaceDetector::DEFAULT_SIZE).unwrap()
+    })
+}
+
+/// A public-domain photo of tests/fixtures/images.
+pub fn photo(name: &str) -> image::RgbImage {
+    image::open(fixtures().join("images").join(name)).unwrap().to_rgb8()
+}

@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use segface::detect::{DetectedFace, FaceDetector};
+use segface::align::Landmarks;
+use segface::detect::FaceDetector;
 use segface::export::{export_mobilenet, ExportOptions};
-use segface::frame::{FaceBox, Frame, FrameOptions};
+use segface::frame::{Face, FaceBox, Frame};
+use segface::outputs::{ClassSet, ClassSetMask, Outputs, PlaneMut, SoftMasks};
 use segface::weights::Weights;
 use segface::{arch, classes, fetch, postprocess, sha256_hex, ImageView, LabelMap, Model};
 
@@ -49,12 +51,34 @@ enum Command {
         /// Where the face is in the photo, `x,y,width,height` in pixels: the model sees that box
         /// and the labels come back into the photo's own size (background outside the box).
         /// Without it the whole photo is the face crop.
-        #[arg(long = "box", value_name = "X,Y,W,H", value_parser = parse_face_box, conflicts_with = "detect")]
+        #[arg(long = "box", value_name = "X,Y,W,H", value_parser = parse_face_box, conflicts_with_all = ["detect", "landmarks"])]
         face_box: Option<FaceBox>,
+        /// The face's 5 landmarks in pixels (left eye, right eye, nose tip, left and right mouth
+        /// corners as seen in the photo): the model sees a square crop turned so the eyes are
+        /// level, like its training images, and the labels come back into the photo.
+        #[arg(long, value_name = "X1,Y1,...,X5,Y5", value_parser = parse_landmarks, conflicts_with = "detect")]
+        landmarks: Option<Landmarks>,
         /// Find every face with the built-in detector (RetinaFace) and parse each one; the labels
         /// of all faces come back in one map of the photo's size.
         #[arg(long)]
         detect: bool,
+        /// With --detect: place each face by its detected landmarks (turned upright) rather than
+        /// by the square around its box.
+        #[arg(long, requires = "detect")]
+        align: bool,
+        /// Write an 8-bit mask of the --mask-classes (255 inside, 0 outside; see --soft).
+        #[arg(long, requires = "mask_classes")]
+        mask: Option<PathBuf>,
+        /// Classes of --mask, by name or index, comma-separated (e.g. `hair` or `l_lip,u_lip,mouth`).
+        #[arg(long, value_name = "NAMES", requires = "mask")]
+        mask_classes: Option<String>,
+        /// Make --mask soft: the classes' summed probability x 255, for blending.
+        #[arg(long, requires = "mask")]
+        soft: bool,
+        /// Write each class's probability (x 255) as an 8-bit PNG `<index>_<name>.png` in this
+        /// folder.
+        #[arg(long, value_name = "DIR")]
+        probabilities: Option<PathBuf>,
         /// A RetinaFace ONNX model to detect with instead of the built-in one.
         #[arg(long, requires = "detect")]
         detector: Option<PathBuf>,
@@ -116,13 +140,31 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Convert { checkpoint, output, resolution } => convert_file(&checkpoint, &output, resolution),
-        Command::Parse { image, model, output, overlay, json, face_box, detect, detector, min_score } => {
-            let faces = match (face_box, detect) {
-                (Some(face), _) => Faces::Box(face),
-                (None, true) => Faces::Detect { detector, min_score },
-                (None, false) => Faces::WholeImage,
+        Command::Parse {
+            image,
+            model,
+            output,
+            overlay,
+            json,
+            face_box,
+            landmarks,
+            detect,
+            align,
+            mask,
+            mask_classes,
+            soft,
+            probabilities,
+            detector,
+            min_score,
+        } => {
+            let faces = match (face_box, landmarks, detect) {
+                (Some(face), _, _) => Faces::Given(Face::Box(face)),
+                (_, Some(points), _) => Faces::Given(Face::Landmarks(points)),
+                (None, None, true) => Faces::Detect { detector, min_score, align },
+                (None, None, false) => Faces::WholeImage,
             };
-            parse(&image, model, &output, overlay.as_deref(), json, faces)
+            let extra = ExtraOutputs { mask, mask_classes, soft, probabilities };
+            parse(&image, model, &output, overlay.as_deref(), json, faces, extra)
         }
         Command::Info { model } => info(&model),
         Command::Bench { model, resolution, iters, image } => {
@@ -148,8 +190,40 @@ const BUILT_IN_DETECTOR: &[u8] = include_bytes!("../../../models/retinaface_mnet
 /// Which part of the photo is parsed.
 enum Faces {
     WholeImage,
-    Box(FaceBox),
-    Detect { detector: Option<PathBuf>, min_score: f32 },
+    Given(Face),
+    Detect { detector: Option<PathBuf>, min_score: f32, align: bool },
+}
+
+/// Masks written beside the label map.
+struct ExtraOutputs {
+    mask: Option<PathBuf>,
+    mask_classes: Option<String>,
+    soft: bool,
+    probabilities: Option<PathBuf>,
+}
+
+/// Ten comma-separated numbers: the 5 landmarks' x, y.
+fn parse_landmarks(text: &str) -> Result<Landmarks, String> {
+    let values: Vec<f32> = text
+        .split(',')
+        .map(|v| v.trim().parse::<f32>().map_err(|_| format!("`{v}` is not a number")))
+        .collect::<Result<_, _>>()?;
+    if values.len() != 10 {
+        return Err(format!("expected 10 numbers (5 points x, y), got {}", values.len()));
+    }
+    Ok(std::array::from_fn(|i| [values[2 * i], values[2 * i + 1]]))
+}
+
+/// Class names or indices, comma-separated, as a set of the model's classes.
+fn class_set(text: &str, names: &[String]) -> Result<ClassSet, String> {
+    let indices = text.split(',').map(str::trim).map(|item| {
+        names
+            .iter()
+            .position(|n| n == item)
+            .or_else(|| item.parse::<usize>().ok().filter(|&i| i < names.len()))
+            .ok_or_else(|| format!("`{item}` is not a class of this model ({})", names.join(", ")))
+    });
+    ClassSet::of(indices.collect::<Result<Vec<_>, _>>()?).map_err(err)
 }
 
 /// `x,y,width,height` in pixels.
@@ -232,6 +306,7 @@ fn parse(
     overlay: Option<&Path>,
     json: bool,
     faces: Faces,
+    extra: ExtraOutputs,
 ) -> CliResult {
     let model_path = match model {
         Some(m) => m,
@@ -243,16 +318,12 @@ fn parse(
     let view = ImageView::rgb(rgb.as_raw(), w, h).map_err(err)?;
     let mut session = model.session().map_err(err)?;
     let started = Instant::now();
-    let mut labels = vec![0u8; w as usize * h as usize];
     let frame = Frame::Packed(view);
     let mut detected = Vec::new();
-    match faces {
-        Faces::WholeImage => session.parse_into(&view, &mut labels, w as usize).map_err(err)?,
-        Faces::Box(face) => {
-            let options = FrameOptions { face: Some(face), ..Default::default() };
-            session.parse_frame_into(&frame, &options, &mut labels, w as usize).map_err(err)?
-        }
-        Faces::Detect { detector, min_score } => {
+    let faces: Vec<Face> = match faces {
+        Faces::WholeImage => Vec::new(),
+        Faces::Given(face) => vec![face],
+        Faces::Detect { detector, min_score, align } => {
             let detector = match detector {
                 Some(path) => FaceDetector::load(path, FaceDetector::DEFAULT_SIZE),
                 None => FaceDetector::from_bytes(BUILT_IN_DETECTOR, FaceDetector::DEFAULT_SIZE),
@@ -260,10 +331,50 @@ fn parse(
             .map_err(err)?;
             detected = detector.detect(&frame, Default::default(), min_score).map_err(err)?;
             eprintln!("found {} face(s)", detected.len());
-            let crops: Vec<FaceBox> = detected.iter().map(DetectedFace::segface_crop).collect();
-            session
-                .parse_faces_into(&frame, Default::default(), &crops, &mut labels, w as usize)
-                .map_err(err)?
+            detected
+                .iter()
+                .map(|d| if align { Face::Landmarks(d.landmarks) } else { Face::Box(d.segface_crop()) })
+                .collect()
+        }
+    };
+    let names = &model.info().classes;
+    let plane = w as usize * h as usize;
+    let mut labels = vec![0u8; plane];
+    let mut mask = vec![0u8; if extra.mask.is_some() { plane } else { 0 }];
+    let mut probabilities = vec![0u8; if extra.probabilities.is_some() { plane * names.len() } else { 0 }];
+    let all_classes = ClassSet::of(0..names.len()).map_err(err)?;
+    let mut outputs = Outputs {
+        labels: Some(PlaneMut { data: &mut labels, stride: w as usize }),
+        soft_masks: extra.probabilities.is_some().then(|| SoftMasks {
+            classes: all_classes,
+            data: &mut probabilities,
+            stride: w as usize,
+            plane_stride: plane,
+        }),
+        class_set: match &extra.mask_classes {
+            Some(text) if extra.mask.is_some() => Some(ClassSetMask {
+                classes: class_set(text, names)?,
+                soft: extra.soft,
+                data: &mut mask,
+                stride: w as usize,
+            }),
+            _ => None,
+        },
+    };
+    session.parse_frame(&frame, Default::default(), &faces, &mut outputs).map_err(err)?;
+    let save_grey = |path: &Path, data: &[u8]| {
+        image::GrayImage::from_raw(w, h, data.to_vec())
+            .expect("plane size")
+            .save(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    if let Some(path) = &extra.mask {
+        save_grey(path, &mask)?;
+    }
+    if let Some(dir) = &extra.probabilities {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for (i, (name, plane)) in names.iter().zip(probabilities.chunks_exact(plane)).enumerate() {
+            save_grey(&dir.join(format!("{i:02}_{name}.png")), plane)?;
         }
     }
     let labels = LabelMap { width: w, height: h, labels };
@@ -279,7 +390,6 @@ fn parse(
             .save(path)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    let names = &model.info().classes;
     let counts = postprocess::class_counts(&labels.labels, names.len());
     let total = (w as u64 * h as u64) as f64;
     if json {
