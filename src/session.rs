@@ -251,7 +251,12 @@ impl Session {
 
     /// The R x R RGB8 image the network sees for `face` of a frame (none: the whole upright
     /// frame): to check where a box or landmarks put the crop.
-    pub fn face_input_rgb(&mut self, frame: &Frame, orientation: Orientation, face: Option<&Face>) -> Result<Vec<u8>> {
+    pub fn face_input_rgb(
+        &mut self,
+        frame: &Frame,
+        orientation: Orientation,
+        face: Option<&Face>,
+    ) -> Result<Vec<u8>> {
         let source = OrientedFrame { frame: *frame, orientation };
         let placement = Placement::of_faces(face.copied().as_slice(), &source)?.remove(0);
         Ok(self.crop(&source, &placement)?.to_vec())

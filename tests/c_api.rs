@@ -70,6 +70,66 @@ fn c_program_parses_nv21_i420_rotated_and_boxed_frames() {
 }
 
 #[test]
+fn c_program_detects_parses_masks_and_follows_a_face() {
+    use segface::frame::{Face, Frame, Orientation};
+    use segface::outputs::{ClassSet, Outputs, PlaneMut, SoftMasks};
+    let dir = scratch("c_faces");
+    let model = onnx_256_file("c_faces");
+    let program = dir.join("parse_faces_c");
+    compile(&compiler(false), &["-std=c99"], &repo().join("tests/c/parse_faces.c"), &program);
+    let img = astronaut_rgb();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let detector_path = repo().join("models/retinaface_mnet.onnx");
+    let maps = run_program_with(&program, &model, img.as_raw(), img.dimensions(), &dir, &[&detector_path]);
+    let plane = w * h;
+    assert_eq!(maps.len(), 5 * plane);
+    let (labels, rest) = maps.split_at(plane);
+    let (soft, rest) = rest.split_at(2 * plane);
+    let (_hair, video_labels) = rest.split_at(plane);
+
+    // The same through the Rust API.
+    let view = ImageView::rgb(img.as_raw(), img.width(), img.height()).unwrap();
+    let frame = Frame::Packed(view);
+    let found = detector().detect(&frame, Orientation::default(), 0.7).unwrap();
+    let mut session = model_256().session().unwrap();
+    let (mut expected, mut expected_soft) = (vec![0u8; plane], vec![0u8; 2 * plane]);
+    let mut outputs = Outputs {
+        labels: Some(PlaneMut { data: &mut expected, stride: w }),
+        soft_masks: Some(SoftMasks {
+            classes: ClassSet::of([0, 14]).unwrap(),
+            data: &mut expected_soft,
+            stride: w,
+            plane_stride: plane,
+        }),
+        ..Default::default()
+    };
+    session
+        .parse_frame(&frame, Orientation::default(), &[Face::Landmarks(found[0].landmarks)], &mut outputs)
+        .unwrap();
+    let agree = agreement(labels, &expected);
+    let soft_close = soft.iter().zip(&expected_soft).filter(|(a, b)| a.abs_diff(**b) <= 1).count() as f64
+        / soft.len() as f64;
+    let mut still = vec![0u8; plane];
+    session
+        .parse_faces_into(
+            &frame,
+            Orientation::default(),
+            &[Face::Box(found[0].segface_crop())],
+            &mut still,
+            w,
+        )
+        .unwrap();
+    let video_agree = agreement(video_labels, &still);
+    println!(
+        "C faces: landmarks-placed labels {:.3} %, soft masks within 1/255 {:.3} %, video frame {:.3} % equal to the Rust API",
+        100.0 * agree,
+        100.0 * soft_close,
+        100.0 * video_agree
+    );
+    assert!(agree >= 0.999 && soft_close >= 0.999 && video_agree >= 0.999);
+}
+
+#[test]
 fn cpp_wrapper_parses_a_real_image_like_the_rust_api() {
     let dir = scratch("cpp_api");
     let model = onnx_256_file("cpp_api");

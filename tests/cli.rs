@@ -280,3 +280,68 @@ fn parse_detect_finds_both_faces_of_a_photo_and_labels_each() {
     ]);
     assert!(!both.status.success(), "--box and --detect together");
 }
+
+#[test]
+fn parse_with_landmarks_writes_labels_hair_mask_and_probabilities() {
+    use segface::frame::{Face, Frame, FrameOptions};
+    let dir = scratch("cli_landmarks");
+    let model = onnx_256_file("cli_landmarks");
+    let photo = astronaut_rgb();
+    let photo_path = astronaut_path();
+    let view = ImageView::rgb(photo.as_raw(), photo.width(), photo.height()).unwrap();
+    let points = detector().detect(&Frame::Packed(view), Default::default(), 0.7).unwrap()[0].landmarks;
+    let text: Vec<String> = points.iter().flatten().map(|v| format!("{v}")).collect();
+    let (labels_png, mask_png, probs) = (dir.join("labels.png"), dir.join("hair.png"), dir.join("probs"));
+    ok(&segface(&[
+        "parse",
+        s(&photo_path),
+        "-m",
+        s(&model),
+        "-o",
+        s(&labels_png),
+        "--landmarks",
+        &text.join(","),
+        "--mask",
+        s(&mask_png),
+        "--mask-classes",
+        "hair,14",
+        "--probabilities",
+        s(&probs),
+    ]));
+    let labels = image::open(&labels_png).unwrap().to_luma8();
+    let options = FrameOptions { face: Some(Face::Landmarks(points)), ..Default::default() };
+    let mut expected = vec![0u8; 512 * 512];
+    model_256()
+        .session()
+        .unwrap()
+        .parse_frame_into(&Frame::Packed(view), &options, &mut expected, 512)
+        .unwrap();
+    assert_eq!(labels.as_raw(), &expected);
+    let mask = image::open(&mask_png).unwrap().to_luma8();
+    assert!(mask.as_raw().iter().zip(&expected).all(|(&m, &l)| m == if l == 14 { 255 } else { 0 }));
+    let hair = image::open(probs.join("14_hair.png")).unwrap().to_luma8();
+    let background = image::open(probs.join("00_background.png")).unwrap().to_luma8();
+    assert_eq!(std::fs::read_dir(&probs).unwrap().count(), 19);
+    // Where the label is hair, hair is the most probable of the two.
+    for ((&l, &h), &b) in expected.iter().zip(hair.as_raw()).zip(background.as_raw()) {
+        if l == 14 {
+            assert!(h + 1 >= b);
+        }
+    }
+    let bad =
+        segface(&["parse", s(&photo_path), "-m", s(&model), "-o", s(&labels_png), "--landmarks", "1,2,3"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected 10 numbers"));
+    let bad = segface(&[
+        "parse",
+        s(&photo_path),
+        "-m",
+        s(&model),
+        "-o",
+        s(&labels_png),
+        "--mask",
+        s(&mask_png),
+        "--mask-classes",
+        "fur",
+    ]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`fur` is not a class"));
+}

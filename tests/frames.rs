@@ -240,7 +240,8 @@ fn faces_placed_by_landmarks_follow_the_face() {
     let points = found[0].landmarks;
     let face = Face::Landmarks(points);
     let mut session = model_256().session().unwrap();
-    let upright_input = session.face_input_rgb(&Frame::Packed(view), Orientation::default(), Some(&face)).unwrap();
+    let upright_input =
+        session.face_input_rgb(&Frame::Packed(view), Orientation::default(), Some(&face)).unwrap();
     let upright = parse_frame(&Frame::Packed(view), &FrameOptions { face: Some(face), ..Default::default() });
     let square = AlignedSquare::from_landmarks(&points).unwrap();
     let inside = |sq: &AlignedSquare, x: usize, y: usize| {
@@ -275,7 +276,10 @@ fn faces_placed_by_landmarks_follow_the_face() {
         }
     }
     let agree = same as f64 / compared as f64;
-    println!("face moved by ({dx}, {dy}) px, placed by landmarks: {:.3} % of {compared} labels equal", 100.0 * agree);
+    println!(
+        "face moved by ({dx}, {dy}) px, placed by landmarks: {:.3} % of {compared} labels equal",
+        100.0 * agree
+    );
     assert!(agree >= 0.995, "{agree}");
 
     // Turned 25 degrees and shrunk to 80 %: the model sees the same face, upright.
@@ -283,15 +287,17 @@ fn faces_placed_by_landmarks_follow_the_face() {
     let (pixels, to_frame) = turned_into_frame(&canvas, 25f32.to_radians(), 0.8, [250.0, -150.0], (fw, fh));
     let turned_view = ImageView::new(&pixels, fw as u32, fh as u32, fw * 3, PixelFormat::Rgb8).unwrap();
     let turned_face = Face::Landmarks(points.map(&to_frame));
-    let turned_input =
-        session.face_input_rgb(&Frame::Packed(turned_view), Orientation::default(), Some(&turned_face)).unwrap();
+    let turned_input = session
+        .face_input_rgb(&Frame::Packed(turned_view), Orientation::default(), Some(&turned_face))
+        .unwrap();
     let mean_abs = upright_input.iter().zip(&turned_input).map(|(a, b)| a.abs_diff(*b) as f64).sum::<f64>()
         / upright_input.len() as f64;
     println!("face turned 25 degrees at 80 % scale: model input differs from the upright one's by {mean_abs:.2} levels on average");
     assert!(mean_abs < 4.0, "{mean_abs}");
     // Against a crop of the turned face without the turn (its box), the difference is large.
     let unturned = Face::Box(AlignedSquare::from_landmarks(&points.map(&to_frame)).unwrap().bounds());
-    let box_input = session.face_input_rgb(&Frame::Packed(turned_view), Orientation::default(), Some(&unturned)).unwrap();
+    let box_input =
+        session.face_input_rgb(&Frame::Packed(turned_view), Orientation::default(), Some(&unturned)).unwrap();
     let box_mean_abs = upright_input.iter().zip(&box_input).map(|(a, b)| a.abs_diff(*b) as f64).sum::<f64>()
         / upright_input.len() as f64;
     assert!(box_mean_abs > 4.0 * mean_abs, "{box_mean_abs} vs {mean_abs}");

@@ -25,12 +25,18 @@ pub fn program_command(program: &Path) -> Command {
 }
 
 /// Runs a compiled test program on packed RGB pixels and returns the labels it wrote.
-pub fn run_program(
+pub fn run_program(program: &Path, model: &Path, rgb: &[u8], size: (u32, u32), dir: &Path) -> Vec<u8> {
+    run_program_with(program, model, rgb, size, dir, &[])
+}
+
+/// As [`run_program`], with more arguments after the output path.
+pub fn run_program_with(
     program: &Path,
     model: &Path,
     rgb: &[u8],
     (width, height): (u32, u32),
     dir: &Path,
+    extra: &[&Path],
 ) -> Vec<u8> {
     let name = program.file_name().unwrap().to_string_lossy().into_owned();
     let input = dir.join(format!("{name}.rgb"));
@@ -42,6 +48,7 @@ pub fn run_program(
         .arg(width.to_string())
         .arg(height.to_string())
         .arg(&out)
+        .args(extra)
         .output()
         .unwrap();
     println!("{}", String::from_utf8_lossy(&output.stdout));
