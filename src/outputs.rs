@@ -191,11 +191,11 @@ impl<'o, 'a> OutputWriter<'o, 'a> {
         owner: Option<&'o mut Vec<u16>>,
     ) -> Self {
         outputs.clear(width, height);
-        let owner = owner.map(|o| {
+        let mut owner = owner;
+        if let Some(o) = owner.as_deref_mut() {
             o.clear();
             o.resize(width * height, 0);
-            o
-        });
+        }
         OutputWriter { outputs, width, probabilities: Vec::new(), owner }
     }
 

@@ -75,6 +75,25 @@ pub struct TrackedFace {
     pub located_this_frame: bool,
 }
 
+impl TrackedFace {
+    /// The face as a detection reports it, and the crop the model saw: score 0 and the crop as
+    /// the box for a caller's face; the smoothed landmarks or the detector's; for landmarks, the
+    /// crop is the aligned square's upright bounding box.
+    pub fn as_detection(&self) -> (DetectedFace, FaceBox) {
+        let crop = bounds(&self.face);
+        let landmarks = match (&self.face, &self.detection) {
+            (Face::Landmarks(points), _) => *points,
+            (_, Some(d)) => d.landmarks,
+            _ => [[0.0; 2]; 5],
+        };
+        let (score, bbox) = self.detection.map_or((0.0, crop), |d| (d.score, d.bbox));
+        (DetectedFace { score, bbox, landmarks }, crop)
+    }
+}
+
+/// This frame's faces, each with the detection it came from (none for a caller's face).
+type Located = Vec<(Face, Option<DetectedFace>)>;
+
 struct Track {
     tracked: TrackedFace,
     /// The smoothed logits of the face's crop, (C, R, R); empty until first parsed.
@@ -162,11 +181,7 @@ impl VideoSession {
     }
 
     /// This frame's faces with their detections, or `None` to reuse the previous frame's.
-    fn locate(
-        &mut self,
-        source: &OrientedFrame,
-        faces: Option<&[Face]>,
-    ) -> Result<Option<Vec<(Face, Option<DetectedFace>)>>> {
+    fn locate(&mut self, source: &OrientedFrame, faces: Option<&[Face]>) -> Result<Option<Located>> {
         if let Some(faces) = faces {
             return Ok(Some(faces.iter().map(|f| (*f, None)).collect()));
         }
@@ -195,7 +210,7 @@ impl VideoSession {
 
     /// Matches this frame's faces to the tracks (by overlap), smoothing the matched placements
     /// and keeping their logits; unmatched tracks end, unmatched faces start new ones.
-    fn follow(&mut self, located: Vec<(Face, Option<DetectedFace>)>) {
+    fn follow(&mut self, located: Located) {
         let mut old: Vec<Option<Track>> = std::mem::take(&mut self.tracks).into_iter().map(Some).collect();
         let s = self.options.smoothing;
         for (face, detection) in located {
@@ -250,7 +265,7 @@ fn smooth(old: &Face, new: &Face, s: f32) -> Face {
 }
 
 /// The upright box a face's crop covers (landmarks: the turned square's bounding box).
-pub(crate) fn bounds(face: &Face) -> FaceBox {
+fn bounds(face: &Face) -> FaceBox {
     match face {
         Face::Box(b) => *b,
         // Landmarks that place no square match nothing (placing them reports the error).

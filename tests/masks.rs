@@ -62,7 +62,7 @@ fn soft_masks_and_class_set_masks_agree_with_the_labels() {
     assert_eq!(planes.labels, labels_only);
 
     let (mut sum_off, mut argmax_off, mut soft_set_off) = (0usize, 0usize, 0usize);
-    for p in 0..w * h {
+    for (p, &soft_set_value) in soft_set.iter().enumerate() {
         let probs: Vec<u8> = (0..classes).map(|c| planes.soft[c * w * h + p]).collect();
         let label = planes.labels[p] as usize;
         // Rounding each of 19 probabilities moves the sum by at most 9.5.
@@ -71,7 +71,7 @@ fn soft_masks_and_class_set_masks_agree_with_the_labels() {
         // The label's probability is the largest (up to the rounding of a near tie).
         argmax_off += usize::from(probs.iter().any(|&v| v as i32 > probs[label] as i32 + 1));
         let expected_set = probs[HAIR] as i32 + probs[2] as i32;
-        soft_set_off += usize::from((soft_set[p] as i32 - expected_set.min(255)).abs() > 1);
+        soft_set_off += usize::from((soft_set_value as i32 - expected_set.min(255)).abs() > 1);
         assert_eq!(planes.hard_set[p], if set.contains(label) { 255 } else { 0 }, "pixel {p}");
     }
     assert_eq!((sum_off, argmax_off, soft_set_off), (0, 0, 0));

@@ -1,6 +1,6 @@
 //! `segface_parse_frame` with arbitrary frame descriptors: formats, sizes, plane lengths and
 //! strides (honest about the bytes that exist, as the C contract requires), rotations, mirroring
-//! and face boxes. It must never write outside the label buffer, never panic internally, and on
+//! and faces (boxes, landmarks, old-size structs). It must never write outside the label buffer, never panic internally, and on
 //! success fill every label of the frame.
 #![no_main]
 
@@ -54,11 +54,22 @@ fuzz_target!(|data: &[u8]| {
         mirror: flags & 2,
     };
     let face = SegfaceFace {
-        struct_size: std::mem::size_of::<SegfaceFace>() as u32,
+        // A 0.1 caller's box-only struct, or the full one.
+        struct_size: if flags & 8 != 0 { 20 } else { std::mem::size_of::<SegfaceFace>() as u32 },
         x: f32::from_bits(r.u32()),
         y: (r.u32() % 4096) as f32 - 100.0,
         width: (r.u32() % 4096) as f32,
         height: f32::from_bits(r.u32() | (flags & 0x3f80_0000)),
+        kind: r.u32() % 3,
+        // Landmarks near the frame (or anywhere, from raw bits).
+        landmarks: std::array::from_fn(|_| {
+            let v = r.u32();
+            if v & 1 != 0 {
+                f32::from_bits(v)
+            } else {
+                (v >> 1) as f32 % 2500.0 - 200.0
+            }
+        }),
     };
     let face_ptr: *const SegfaceFace = if flags & 4 != 0 { &face } else { std::ptr::null() };
     let labels_stride = width as usize + (r.u32() % 64) as usize;

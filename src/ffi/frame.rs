@@ -113,7 +113,7 @@ pub(crate) unsafe fn faces_arg(faces: *const SegfaceFace, n: usize) -> Result<Ve
         ));
     }
     let stride = struct_size_at(faces) as usize;
-    if stride < std::mem::size_of::<FaceV1>() || stride % 4 != 0 {
+    if stride < std::mem::size_of::<FaceV1>() || !stride.is_multiple_of(4) {
         return Err(struct_size_error("SegfaceFace", stride as u32, std::mem::size_of::<FaceV1>()));
     }
     let mut out = Vec::with_capacity(n);

@@ -7,8 +7,7 @@ use super::{
     free_handle, guarded, null, struct_size_error, write_detections, Exclusive, Failure, SegfaceStatus,
 };
 use super::{SegfaceModel, SegfaceOutputs};
-use crate::frame::Face;
-use crate::video::{bounds, TrackedFace, VideoOptions, VideoSession};
+use crate::video::{TrackedFace, VideoOptions, VideoSession};
 
 /// How a video session finds and smooths faces. Fill it with `segface_video_options_default`,
 /// then change what you need.
@@ -183,12 +182,6 @@ pub unsafe extern "C" fn segface_video_faces(
 }
 
 fn tracked_detection(t: &TrackedFace) -> SegfaceDetection {
-    let crop = bounds(&t.face);
-    let landmarks = match (&t.face, &t.detection) {
-        (Face::Landmarks(points), _) => *points,
-        (_, Some(d)) => d.landmarks,
-        _ => [[0.0; 2]; 5],
-    };
-    let tight = t.detection.map_or(crop, |d| d.bbox);
-    SegfaceDetection::new(t.detection.map_or(0.0, |d| d.score), tight, crop, landmarks)
+    let (d, crop) = t.as_detection();
+    SegfaceDetection::new(d.score, d.bbox, crop, d.landmarks)
 }

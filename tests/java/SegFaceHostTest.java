@@ -121,7 +121,7 @@ public final class SegFaceHostTest {
             expectThrows(SegFaceException.class,
                     () -> segface.parseYuv420(yPlane, width, uPlane, vPlane, width, 2, width, height, 45, false, null, yuvLabels),
                     "rotation by 45 degrees");
-            expectThrows(SegFaceException.class,
+            expectThrows(IllegalArgumentException.class,
                     () -> segface.parseYuv420(yPlane, width, uPlane, vPlane, width, 2, width, height, 0, false,
                             new float[] {1, 2}, yuvLabels),
                     "face box of two numbers");

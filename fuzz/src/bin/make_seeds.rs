@@ -72,6 +72,27 @@ fn main() {
         &words(&[3, 40, 30, 1, 6, 40 * 30 * 4, 0, 0, 160, 0, 0, 0, 0, 0, 0, 10, 20, 20, 0x3f80_0000, 0, 0]),
     );
 
+    // Parse outputs: a 32x24 frame, one landmarks face, labels + soft masks + a class set,
+    // disjoint; and the same with a box face from a 0.1-sized struct.
+    let dir = corpus.join("frame_outputs");
+    let landmarks =
+        [10u32 << 1, 8 << 1, 20 << 1, 8 << 1, 15 << 1, 13 << 1, 11 << 1, 18 << 1, 19 << 1, 18 << 1];
+    let mut face = vec![0u32, 0, 0, 0, 1];
+    face.extend(landmarks);
+    let outputs = [0x0040_4003, 32 * 24, 32 * 24 * 2, 32 * 24, 0, 0];
+    let seed = |flags: u32, face: &[u32]| {
+        let mut v = vec![31, 23, flags, 1];
+        v.extend(face);
+        v.extend(outputs);
+        words(&v)
+    };
+    write(&dir, "landmarks_all_outputs", &seed(0xe0, &face));
+    write(
+        &dir,
+        "old_box_labels",
+        &seed(0x28, &[4 << 1, 2 << 1, 24 << 1, 20 << 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    );
+
     let dir = corpus.join("c_abi_sequence");
     write(&dir, "load_create_parse_free", &[0, 0, 3, 0, 5, 0, 6, 14, 2, 0, 5, 0, 4, 0]);
     write(&dir, "misuse", &[3, 1, 5, 1, 2, 2, 4, 2, 1, 9, 7, 3, 9, 0]);

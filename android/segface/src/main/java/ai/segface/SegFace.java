@@ -74,9 +74,24 @@ public final class SegFace implements AutoCloseable {
     }
 
     /**
-     * Parses a camera frame as {@code android.media.Image} delivers {@code YUV_420_888} (the planes'
-     * buffers, row and pixel strides as {@code getPlanes()} gives them), in sensor orientation,
-     * and writes {@code width * height} labels in the frame's own orientation into {@code labels}.
+     * Parses a camera frame (in sensor orientation) and writes what {@code outputs} asks for (label
+     * map, soft masks, a class-set mask) in the frame's own orientation.
+     *
+     * @param faces null or empty: the whole upright frame is the face; else each face (a box or
+     *     landmarks, for example from {@link FaceDetector#detect}) runs the model once and its
+     *     results come back into its part of the frame; other pixels are background
+     */
+    public synchronized void parse(Yuv420Frame frame, FaceRegion[] faces, ParseOutputs outputs) {
+        if (frame == null || outputs == null) throw new IllegalArgumentException("frame and outputs must not be null");
+        outputs.checkAgainst(frame);
+        nativeParseFrame(liveHandle(), frame.y, frame.u, frame.v, frame.geometry(), frame.mirror, FaceRegion.pack(faces),
+                outputs.labels, outputs.softMasks, outputs.classSetMask, outputs.params());
+    }
+
+    /**
+     * Parses a camera frame as {@code android.media.Image} delivers {@code YUV_420_888} and writes
+     * {@code width * height} labels in the frame's own orientation into {@code labels}: a shorthand
+     * for {@link #parse(Yuv420Frame, FaceRegion[], ParseOutputs)}.
      *
      * @param rotationDegrees clockwise rotation that makes the frame upright (0, 90, 180, 270;
      *     CameraX's {@code ImageInfo.getRotationDegrees()})
@@ -84,20 +99,17 @@ public final class SegFace implements AutoCloseable {
      * @param faceBox null (the whole upright frame is the face) or {x, y, width, height} in
      *     upright pixels: the model sees that box; labels outside it are background
      */
-    public synchronized void parseYuv420(
+    public void parseYuv420(
             ByteBuffer y, int yRowStride, ByteBuffer u, ByteBuffer v, int uvRowStride, int uvPixelStride,
             int width, int height, int rotationDegrees, boolean mirror, float[] faceBox, ByteBuffer labels) {
-        long h = liveHandle();
-        for (ByteBuffer b : new ByteBuffer[] {y, u, v, labels}) {
-            if (b == null) throw new IllegalArgumentException("buffers must not be null");
-            if (!b.isDirect()) throw new IllegalArgumentException("planes and labels must be direct ByteBuffers");
+        if (faceBox != null && faceBox.length != 4) {
+            throw new IllegalArgumentException("faceBox must hold x, y, width, height");
         }
-        if (labels == y || labels == u || labels == v) {
-            throw new IllegalArgumentException("the labels buffer must not be one of the planes");
-        }
-        if (labels.isReadOnly()) throw new IllegalArgumentException("labels buffer is read-only");
-        nativeParseYuv420(h, y, yRowStride, u, v, uvRowStride, uvPixelStride, width, height, rotationDegrees,
-                mirror, faceBox, labels);
+        Yuv420Frame frame = new Yuv420Frame(y, yRowStride, u, v, uvRowStride, uvPixelStride, width, height,
+                rotationDegrees, mirror);
+        FaceRegion[] faces = faceBox == null ? null
+                : new FaceRegion[] {FaceRegion.box(faceBox[0], faceBox[1], faceBox[2], faceBox[3])};
+        parse(frame, faces, new ParseOutputs().labels(labels));
     }
 
     /** Class names in label order: label value {@code i} means {@code classNames()[i]}. */
@@ -118,7 +130,7 @@ public final class SegFace implements AutoCloseable {
         }
     }
 
-    private long liveHandle() {
+    long liveHandle() {
         if (handle == 0) throw new IllegalStateException("SegFace is closed");
         return handle;
     }
@@ -134,10 +146,9 @@ public final class SegFace implements AutoCloseable {
     private static native void nativeParse(
             long handle, ByteBuffer rgba, int width, int height, int rowStride, ByteBuffer labels);
 
-    private static native void nativeParseYuv420(
-            long handle, ByteBuffer y, int yRowStride, ByteBuffer u, ByteBuffer v, int uvRowStride,
-            int uvPixelStride, int width, int height, int rotationDegrees, boolean mirror, float[] faceBox,
-            ByteBuffer labels);
+    private static native void nativeParseFrame(long handle, ByteBuffer y, ByteBuffer u, ByteBuffer v,
+            int[] geometry, boolean mirror, float[] faces, ByteBuffer labels, ByteBuffer softMasks,
+            ByteBuffer classSetMask, int[] params);
 
     private static native void nativeClose(long handle);
 }

@@ -1,0 +1,190 @@
+//! `ai.segface.SegFace`: a session (which owns its model) behind a Java object.
+
+use jni::errors::ThrowRuntimeExAndDefault;
+use jni::objects::{JByteArray, JByteBuffer, JClass, JFloatArray, JIntArray, JObjectArray, JString};
+use jni::sys::{jboolean, jint, jlong};
+use jni::{Env, EnvUnowned};
+
+use super::{
+    check_disjoint, direct_bytes, direct_bytes_mut, faces, free, into_handle, live, or_throw, throw,
+};
+use super::{JavaFrame, JavaOutputs, JniResult};
+use crate::error::Error;
+use crate::image_view::{ImageView, PixelFormat};
+use crate::model::Model;
+use crate::session::Session;
+
+/// What a Java `SegFace` holds: a session, which keeps its model alive and describes it.
+pub(super) type Handle = Session;
+
+fn load(env: &mut Env, loaded: Result<Model, Error>) -> JniResult<jlong> {
+    into_handle(env, loaded.and_then(|model| model.session()))
+}
+
+/// A Java string that may be null.
+fn optional_string(env: &mut Env, s: &JString) -> JniResult<Option<String>> {
+    if s.is_null() {
+        return Ok(None);
+    }
+    s.try_to_string(env).map(Some)
+}
+
+/// # Safety
+/// See [`live`].
+pub(super) unsafe fn live_handle<'a>(handle: jlong) -> JniResult<&'a mut Handle> {
+    live(handle, "closed SegFace")
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_ai_segface_SegFace_nativeLoadPath<'l>(
+    mut env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    path: JString<'l>,
+    sha256: JString<'l>,
+) -> jlong {
+    env.with_env(|env| -> JniResult<jlong> {
+        let path = path.try_to_string(env)?;
+        let loaded = match optional_string(env, &sha256)? {
+            Some(sha256) => Model::load_verified(path, &sha256),
+            None => Model::load(path),
+        };
+        load(env, loaded)
+    })
+    .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_ai_segface_SegFace_nativeLoadBytes<'l>(
+    mut env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    bytes: JByteArray<'l>,
+    sha256: JString<'l>,
+) -> jlong {
+    env.with_env(|env| -> JniResult<jlong> {
+        let bytes = env.convert_byte_array(&bytes)?;
+        let loaded = match optional_string(env, &sha256)? {
+            Some(sha256) => Model::from_bytes_verified(&bytes, &sha256),
+            None => Model::from_bytes(&bytes),
+        };
+        load(env, loaded)
+    })
+    .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_ai_segface_SegFace_nativeClassNames<'l>(
+    mut env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> JObjectArray<'l, JString<'l>> {
+    env.with_env(|env| -> JniResult<JObjectArray<'l, JString<'l>>> {
+        // SAFETY: see `live`.
+        let handle = unsafe { live_handle(handle) }?;
+        let classes = &handle.model().info().classes;
+        let empty = JString::from_str(env, "")?;
+        let array = JObjectArray::<JString>::new(env, classes.len(), &empty)?;
+        for (i, name) in classes.iter().enumerate() {
+            let name = JString::from_str(env, name)?;
+            array.set_element(env, i, &name)?;
+        }
+        Ok(array)
+    })
+    .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_ai_segface_SegFace_nativeResolution<'l>(
+    _env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jint {
+    // SAFETY: see `live`.
+    unsafe { live_handle(handle) }.map_or(0, |h| h.model().info().resolution as jint)
+}
+
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)] // the Java signature: pixels, their geometry, the output
+pub extern "system" fn Java_ai_segface_SegFace_nativeParse<'l>(
+    mut env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    rgba: JByteBuffer<'l>,
+    width: jint,
+    height: jint,
+    row_stride: jint,
+    labels: JByteBuffer<'l>,
+) {
+    env.with_env(|env| -> JniResult<()> {
+        // SAFETY: see `live`.
+        let handle = unsafe { live_handle(handle) }?;
+        if width <= 0 || height <= 0 || row_stride <= 0 {
+            return throw(
+                env,
+                &Error::invalid_argument(format!("bad image geometry {width}x{height}, stride {row_stride}")),
+            );
+        }
+        // SAFETY: a direct buffer's address is valid for its capacity while the buffer is
+        // reachable, which the Java caller guarantees for the duration of the call; the two
+        // buffers are distinct objects (checked on the Java side).
+        let (pixels, out) = unsafe { (direct_bytes(env, &rgba)?, direct_bytes_mut(env, &labels)?) };
+        let parsed =
+            ImageView::new(pixels, width as u32, height as u32, row_stride as usize, PixelFormat::Rgba8)
+                .and_then(|view| handle.parse_into(&view, out, width as usize));
+        match parsed {
+            Ok(()) => Ok(()),
+            Err(e) => throw(env, &e),
+        }
+    })
+    .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)] // the Java signature: the frame, the faces, the outputs
+pub extern "system" fn Java_ai_segface_SegFace_nativeParseFrame<'l>(
+    mut env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    y: JByteBuffer<'l>,
+    u: JByteBuffer<'l>,
+    v: JByteBuffer<'l>,
+    geometry: JIntArray<'l>,
+    mirror: jboolean,
+    packed_faces: JFloatArray<'l>,
+    labels: JByteBuffer<'l>,
+    soft: JByteBuffer<'l>,
+    set: JByteBuffer<'l>,
+    params: JIntArray<'l>,
+) {
+    env.with_env(|env| -> JniResult<()> {
+        // SAFETY: see `live`.
+        let handle = unsafe { live_handle(handle) }?;
+        if let Some(e) = check_disjoint(env, &[&labels, &soft, &set], &[&y, &u, &v])? {
+            return throw(env, &e);
+        }
+        let faces = match faces(env, &packed_faces)? {
+            Ok(f) => f.unwrap_or_default(),
+            Err(e) => return throw(env, &e),
+        };
+        // SAFETY: the Java caller keeps the buffers reachable during the call; outputs were
+        // checked not to overlap anything.
+        let frame = unsafe { JavaFrame::read(env, (&y, &u, &v), &geometry, mirror) }?;
+        let (w, h) = (frame.geometry[3].max(0) as usize, frame.geometry[4].max(0) as usize);
+        let java_outputs = JavaOutputs { labels: &labels, soft: &soft, set: &set, params: &params };
+        let mut outputs = unsafe { java_outputs.outputs(env, w, h) }?;
+        let parsed = frame
+            .frame()
+            .and_then(|(parsed, orientation)| handle.parse_frame(&parsed, orientation, &faces, &mut outputs));
+        or_throw(env, parsed)
+    })
+    .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_ai_segface_SegFace_nativeClose<'l>(
+    _env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) {
+    // SAFETY: `handle` came from `load`; the Java side zeroes its copy under the object lock.
+    unsafe { free::<Handle>(handle) }
+}

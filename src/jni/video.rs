@@ -1,0 +1,136 @@
+//! `ai.segface.SegFaceVideo`: a video session behind a Java object.
+
+use jni::errors::ThrowRuntimeExAndDefault;
+use jni::objects::{JByteBuffer, JClass, JFloatArray, JIntArray};
+use jni::sys::{jboolean, jfloat, jint, jlong};
+use jni::EnvUnowned;
+
+use super::segface::live_handle;
+use super::{check_disjoint, faces, float_array, free, into_handle, live, or_throw, pack_detection, throw};
+use super::{JavaFrame, JavaOutputs, JniResult};
+use crate::detect::FaceDetector;
+use crate::video::{VideoOptions, VideoSession};
+
+/// # Safety
+/// See [`live`].
+unsafe fn live_video<'a>(handle: jlong) -> JniResult<&'a mut VideoSession> {
+    live(handle, "closed SegFaceVideo")
+}
+
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)] // the Java signature: model, detector and the options
+pub extern "system" fn Java_ai_segface_SegFaceVideo_nativeCreate<'l>(
+    mut env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    model: jlong,
+    detector: jlong,
+    smoothing: jfloat,
+    detect_every: jint,
+    min_score: jfloat,
+    max_faces: jint,
+    align: jboolean,
+) -> jlong {
+    env.with_env(|env| -> JniResult<jlong> {
+        // SAFETY: see `live`; the Java side holds both objects' locks during the call.
+        let session = unsafe { live_handle(model) }?;
+        let detector = match detector {
+            0 => None,
+            // SAFETY: as above.
+            d => Some(unsafe { live::<FaceDetector>(d, "closed FaceDetector") }?.clone()),
+        };
+        let options = VideoOptions {
+            smoothing,
+            detect_every: detect_every.max(0) as u32,
+            min_score,
+            max_faces: max_faces.max(0) as usize,
+            align,
+        };
+        into_handle(env, VideoSession::new(session.model(), detector, options))
+    })
+    .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)] // the Java signature: the frame, the faces, the outputs
+pub extern "system" fn Java_ai_segface_SegFaceVideo_nativeParse<'l>(
+    mut env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    y: JByteBuffer<'l>,
+    u: JByteBuffer<'l>,
+    v: JByteBuffer<'l>,
+    geometry: JIntArray<'l>,
+    mirror: jboolean,
+    packed_faces: JFloatArray<'l>,
+    labels: JByteBuffer<'l>,
+    soft: JByteBuffer<'l>,
+    set: JByteBuffer<'l>,
+    params: JIntArray<'l>,
+) {
+    env.with_env(|env| -> JniResult<()> {
+        // SAFETY: see `live`.
+        let video = unsafe { live_video(handle) }?;
+        if let Some(e) = check_disjoint(env, &[&labels, &soft, &set], &[&y, &u, &v])? {
+            return throw(env, &e);
+        }
+        let faces = match faces(env, &packed_faces)? {
+            Ok(f) => f,
+            Err(e) => return throw(env, &e),
+        };
+        // SAFETY: the Java caller keeps the buffers reachable during the call; outputs were
+        // checked not to overlap anything.
+        let frame = unsafe { JavaFrame::read(env, (&y, &u, &v), &geometry, mirror) }?;
+        let (w, h) = (frame.geometry[3].max(0) as usize, frame.geometry[4].max(0) as usize);
+        let java_outputs = JavaOutputs { labels: &labels, soft: &soft, set: &set, params: &params };
+        let mut outputs = unsafe { java_outputs.outputs(env, w, h) }?;
+        let parsed = frame.frame().and_then(|(parsed, orientation)| {
+            video.parse(&parsed, orientation, faces.as_deref(), &mut outputs)
+        });
+        or_throw(env, parsed)
+    })
+    .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+/// The faces of the last frame as packed detections (see `DETECTION_FLOATS`).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_ai_segface_SegFaceVideo_nativeFaces<'l>(
+    mut env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> JFloatArray<'l> {
+    env.with_env(|env| -> JniResult<JFloatArray<'l>> {
+        // SAFETY: see `live`.
+        let video = unsafe { live_video(handle) }?;
+        let mut packed = Vec::new();
+        for t in video.faces() {
+            let (d, crop) = t.as_detection();
+            pack_detection(&mut packed, d.score, d.bbox, crop, &d.landmarks);
+        }
+        float_array(env, &packed)
+    })
+    .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_ai_segface_SegFaceVideo_nativeReset<'l>(
+    mut env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) {
+    env.with_env(|_env| -> JniResult<()> {
+        // SAFETY: see `live`.
+        unsafe { live_video(handle) }?.reset();
+        Ok(())
+    })
+    .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_ai_segface_SegFaceVideo_nativeClose<'l>(
+    _env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) {
+    // SAFETY: `handle` came from `nativeCreate`; the Java side zeroes its copy under the lock.
+    unsafe { free::<VideoSession>(handle) }
+}
