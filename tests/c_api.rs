@@ -148,6 +148,33 @@ fn cpp_wrapper_parses_a_real_image_like_the_rust_api() {
 }
 
 #[test]
+fn cpp_wrapper_detects_parses_and_follows_a_face() {
+    use segface::frame::{Face, Frame, Orientation};
+    let dir = scratch("cpp_faces");
+    let model = onnx_256_file("cpp_faces");
+    let program = dir.join("faces_cpp");
+    compile(&compiler(true), &["-std=c++17"], &repo().join("tests/c/faces.cpp"), &program);
+    let img = astronaut_rgb();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let detector_path = repo().join("models/retinaface_mnet.onnx");
+    let maps = run_program_with(&program, &model, img.as_raw(), img.dimensions(), &dir, &[&detector_path]);
+    let (labels, video_labels) = maps.split_at(w * h);
+    let view = ImageView::rgb(img.as_raw(), img.width(), img.height()).unwrap();
+    let frame = Frame::Packed(view);
+    let found = detector().detect(&frame, Orientation::default(), 0.7).unwrap();
+    let mut session = model_256().session().unwrap();
+    let mut expected = vec![0u8; w * h];
+    let face = [Face::Landmarks(found[0].landmarks)];
+    session.parse_faces_into(&frame, Orientation::default(), &face, &mut expected, w).unwrap();
+    let mut expected_video = vec![0u8; w * h];
+    let crop = [Face::Box(found[0].segface_crop())];
+    session.parse_faces_into(&frame, Orientation::default(), &crop, &mut expected_video, w).unwrap();
+    let (agree, video_agree) = (agreement(labels, &expected), agreement(video_labels, &expected_video));
+    println!("C++ faces: {:.3} % / video {:.3} % equal to the Rust API", 100.0 * agree, 100.0 * video_agree);
+    assert!(agree >= 0.999 && video_agree >= 0.999, "{agree} {video_agree}");
+}
+
+#[test]
 fn headers_compile_as_strict_c99_cpp11_and_cpp17() {
     let dir = scratch("header");
     let c_source = dir.join("only_header.c");

@@ -56,7 +56,8 @@ public enum PixelFormat {
 }
 
 public final class SegFace {
-    private var model: OpaquePointer?
+    /// The model handle; a video session made from it keeps what it needs.
+    private(set) var model: OpaquePointer?
     private var session: OpaquePointer?
     private let lock = NSLock()
 
@@ -153,64 +154,29 @@ public final class SegFace {
     /// restricts the model to a face; labels come back at the buffer's own size and orientation.
     public func parse(pixelBuffer: CVPixelBuffer, rotationDegrees: Int = 0, mirrored: Bool = false,
                       faceBox: FaceBox? = nil) throws -> [UInt8] {
-        guard rotationDegrees >= 0, rotationDegrees <= 360 else {
-            throw SegFaceError(status: Int32(SEGFACE_STATUS_ERR_INVALID_ARGUMENT.rawValue),
-                               message: "rotation \(rotationDegrees) is not one of 0, 90, 180, 270")
-        }
-        CVPixelBufferLockBaseAddress(pixelBuffer, .readOnly)
-        defer { CVPixelBufferUnlockBaseAddress(pixelBuffer, .readOnly) }
-        let width = CVPixelBufferGetWidth(pixelBuffer)
-        let height = CVPixelBufferGetHeight(pixelBuffer)
-        var frame = SegfaceFrame()
-        frame.struct_size = UInt32(MemoryLayout<SegfaceFrame>.size)
-        frame.width = UInt32(width)
-        frame.height = UInt32(height)
-        frame.rotation_degrees = UInt32(rotationDegrees)
-        frame.mirror = mirrored ? 1 : 0
-        let noData = SegFaceError(status: Int32(SEGFACE_STATUS_ERR_NULL_POINTER.rawValue), message: "no pixel data")
-        func plane(_ index: Int, pixelStride: Int) throws -> SegfacePlane {
-            guard let base = CVPixelBufferGetBaseAddressOfPlane(pixelBuffer, index) else { throw noData }
-            let stride = CVPixelBufferGetBytesPerRowOfPlane(pixelBuffer, index)
-            let rows = CVPixelBufferGetHeightOfPlane(pixelBuffer, index)
-            return SegfacePlane(data: base.assumingMemoryBound(to: UInt8.self), data_len: stride * rows,
-                                row_stride: stride, pixel_stride: pixelStride)
-        }
-        let format = CVPixelBufferGetPixelFormatType(pixelBuffer)
-        switch format {
-        case kCVPixelFormatType_32BGRA:
-            guard let base = CVPixelBufferGetBaseAddress(pixelBuffer) else { throw noData }
-            let stride = CVPixelBufferGetBytesPerRow(pixelBuffer)
-            frame.format = SEGFACE_PIXEL_FORMAT_BGRA8
-            frame.planes.0 = SegfacePlane(data: base.assumingMemoryBound(to: UInt8.self), data_len: stride * height,
-                                          row_stride: stride, pixel_stride: 4)
-        case kCVPixelFormatType_420YpCbCr8BiPlanarFullRange, kCVPixelFormatType_420YpCbCr8BiPlanarVideoRange:
-            frame.format = SEGFACE_PIXEL_FORMAT_NV12
-            frame.yuv_range = format == kCVPixelFormatType_420YpCbCr8BiPlanarFullRange
-                ? SEGFACE_YUV_RANGE_FULL : SEGFACE_YUV_RANGE_LIMITED
-            frame.planes.0 = try plane(0, pixelStride: 1)
-            frame.planes.1 = try plane(1, pixelStride: 2)
-        default:
-            throw SegFaceError(status: Int32(SEGFACE_STATUS_ERR_UNSUPPORTED_FORMAT.rawValue),
-                               message: "pixel buffers must be 32BGRA or 420YpCbCr8BiPlanar (full or video range)")
-        }
-        var face = SegfaceFace()
-        if let box = faceBox {
-            face.struct_size = UInt32(MemoryLayout<SegfaceFace>.size)
-            face.x = box.x
-            face.y = box.y
-            face.width = box.width
-            face.height = box.height
-        }
-        var labels = [UInt8](repeating: 0, count: width * height)
-        lock.lock()
-        defer { lock.unlock() }
-        try labels.withUnsafeMutableBufferPointer { out in
-            try withUnsafePointer(to: &face) { facePointer in
-                try SegFaceError.check(segface_parse_frame(session, &frame, faceBox == nil ? nil : facePointer,
-                                                           out.baseAddress, out.count, width))
+        let faces = faceBox.map { [FaceRegion.box($0)] } ?? []
+        return try parse(pixelBuffer: pixelBuffer, rotationDegrees: rotationDegrees, mirrored: mirrored,
+                         faces: faces, outputs: OutputRequest()).labels
+    }
+
+    /// Parses the `faces` of a camera pixel buffer (none: the whole frame) into the outputs
+    /// `outputs` asks for: labels, soft masks, a class-set mask, at the buffer's size and
+    /// orientation.
+    public func parse(pixelBuffer: CVPixelBuffer, rotationDegrees: Int = 0, mirrored: Bool = false,
+                      faces: [FaceRegion], outputs: OutputRequest) throws -> ParseResult {
+        return try withFrame(pixelBuffer: pixelBuffer, rotationDegrees: rotationDegrees, mirrored: mirrored) {
+            frame, width, height in
+            try outputs.run(width: width, height: height) { cOutputs in
+                var cFaces = faces.map { $0.cValue }
+                lock.lock()
+                defer { lock.unlock() }
+                try cFaces.withUnsafeMutableBufferPointer { facePointer in
+                    let first = facePointer.isEmpty ? nil : facePointer.baseAddress
+                    try SegFaceError.check(
+                        segface_parse_frame_outputs(session, &frame, first, facePointer.count, &cOutputs))
+                }
             }
         }
-        return labels
     }
     #endif
 
