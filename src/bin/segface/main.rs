@@ -14,7 +14,9 @@ use segface::export::{export_mobilenet, ExportOptions};
 use segface::frame::{Face, FaceBox, Frame};
 use segface::outputs::{ClassSet, ClassSetMask, Outputs, PlaneMut, SoftMasks};
 use segface::weights::Weights;
-use segface::{arch, classes, fetch, postprocess, sha256_hex, ImageView, LabelMap, Model};
+use segface::{
+    arch, classes, fetch, postprocess, sha256_hex, ImageView, LabelMap, Model, VideoOptions, VideoSession,
+};
 
 #[derive(Parser)]
 #[command(name = "segface", version, about = "SegFace face parsing on CPUs (19 CelebAMask-HQ classes)")]
@@ -101,6 +103,10 @@ enum Command {
         /// Image to parse (default: a synthetic 640x480 frame).
         #[arg(long)]
         image: Option<PathBuf>,
+        /// Also time the built-in face detector (input 640 and 320) and a video session that
+        /// detects on one frame in 5.
+        #[arg(long)]
+        detect: bool,
     },
     /// Parse many frames in one process through the C ABI and report whether memory stays flat.
     Soak {
@@ -167,8 +173,8 @@ fn main() -> ExitCode {
             parse(&image, model, &output, overlay.as_deref(), json, faces, extra)
         }
         Command::Info { model } => info(&model),
-        Command::Bench { model, resolution, iters, image } => {
-            bench(model.as_deref(), resolution, iters, image.as_deref())
+        Command::Bench { model, resolution, iters, image, detect } => {
+            bench(model.as_deref(), resolution, iters, image.as_deref(), detect)
         }
         Command::Fetch { name, url, sha256, output } => fetch_model(&name, url, sha256, output),
         Command::Soak { model, resolution, iters, warmup } => {
@@ -486,7 +492,13 @@ fn model_bytes(model_path: Option<&Path>, resolution: usize) -> Result<(Vec<u8>,
     })
 }
 
-fn bench(model_path: Option<&Path>, resolution: usize, iters: usize, image_path: Option<&Path>) -> CliResult {
+fn bench(
+    model_path: Option<&Path>,
+    resolution: usize,
+    iters: usize,
+    image_path: Option<&Path>,
+    detect: bool,
+) -> CliResult {
     let iters = iters.max(1);
     let (onnx, source) = model_bytes(model_path, resolution)?;
     let started = Instant::now();
@@ -525,10 +537,63 @@ fn bench(model_path: Option<&Path>, resolution: usize, iters: usize, image_path:
         (bytes_after - bytes_before) as f64 / iters as f64 / 1e6,
         (allocs_after - allocs_before) / iters as u64
     );
+    if detect {
+        bench_detection(&model, &view, iters, median)?;
+    }
     match peak_rss_mb() {
         Some(mb) => println!("peak memory (RSS):  {mb:.0} MB"),
         None => println!("peak memory (RSS):  unknown on this platform"),
     }
+    Ok(())
+}
+
+/// Median milliseconds of `run` over `iters` calls, after one warm-up call.
+fn median_ms(iters: usize, mut run: impl FnMut() -> CliResult) -> Result<f64, String> {
+    run()?;
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t = Instant::now();
+        run()?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(percentile(&times, 0.5))
+}
+
+/// The detector at two input sizes and a video session, each against the parse median.
+fn bench_detection(model: &Model, view: &ImageView, iters: usize, parse_ms: f64) -> CliResult {
+    let frame = Frame::Packed(*view);
+    let mut detector640 = None;
+    for size in [640, 320] {
+        let detector = FaceDetector::from_bytes(BUILT_IN_DETECTOR, size).map_err(err)?;
+        let mut faces = 0;
+        let ms = median_ms(iters, || {
+            faces = detector.detect(&frame, Default::default(), 0.7).map_err(err)?.len();
+            Ok(())
+        })?;
+        println!(
+            "detect {size}x{size}:     {ms:.1} ms median ({:.2}x a parse), {faces} face(s)",
+            ms / parse_ms
+        );
+        detector640.get_or_insert(detector);
+    }
+    let options = VideoOptions { detect_every: 5, ..Default::default() };
+    let mut video = VideoSession::new(model, detector640, options).map_err(err)?;
+    let w = view.width() as usize;
+    let mut labels = vec![0u8; w * view.height() as usize];
+    // Whole frames of 5 (one detection each), so the median is over the same mix every time.
+    let ms = median_ms(iters, || {
+        for _ in 0..5 {
+            let mut outputs =
+                Outputs { labels: Some(PlaneMut { data: &mut labels, stride: w }), ..Default::default() };
+            video.parse(&frame, Default::default(), None, &mut outputs).map_err(err)?;
+        }
+        Ok(())
+    })? / 5.0;
+    let faces = video.faces().count();
+    println!(
+        "video frame:        {ms:.1} ms median (detect 1 in 5, smoothing 0.5; {faces} face(s) parsed per frame)",
+    );
     Ok(())
 }
 
