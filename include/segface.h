@@ -311,6 +311,10 @@ typedef struct SegfaceVideoOptions {
    Nonzero: place detected faces by their landmarks (turned upright) instead of the box.
    */
   uint32_t align;
+  /*
+   Threads for the parser's matrix products (as `segface_session_set_threads`).
+   */
+  uint32_t threads;
 } SegfaceVideoOptions;
 
 /*
@@ -517,6 +521,16 @@ enum SegfaceStatus segface_session_create(const struct SegfaceModel *model,
 void segface_session_free(struct SegfaceSession **session);
 
 /*
+ Runs the session's matrix products (most of the inference time) on `threads` threads (1 to
+ 64): 1, the default, is the calling thread alone; more starts a pool of that many worker
+ threads owned by the session.
+
+ # Safety
+ `session` must be NULL or a live session.
+ */
+enum SegfaceStatus segface_session_set_threads(struct SegfaceSession *session, uint32_t threads);
+
+/*
  Parses `image` and writes its label map into `labels`: `image->height` rows of
  `image->width` class indices, `labels_stride` bytes apart (bytes between rows untouched).
  `labels_len` must be at least `labels_stride * (height - 1) + width`.
@@ -572,7 +586,7 @@ enum SegfaceStatus segface_parse_frame_outputs(struct SegfaceSession *session,
 
 /*
  Fills `*options` with the defaults (smoothing 0.5, detection every 5 frames, score 0.7, 4
- faces, boxes) and sets its `struct_size`.
+ faces, boxes, 1 thread) and sets its `struct_size`.
 
  # Safety
  `options` must be NULL or writable.

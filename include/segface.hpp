@@ -310,6 +310,9 @@ class Session {
         handle_.reset(raw);
     }
 
+    // Matrix products on `threads` threads (1, the default: the calling thread alone).
+    void set_threads(uint32_t threads) { detail::check(segface_session_set_threads(handle_.get(), threads)); }
+
     // Writes `image.height` rows of `image.width` labels, `labels_stride` bytes apart.
     void parse(const ImageRef &image, uint8_t *labels, size_t labels_len, size_t labels_stride) {
         SegfaceImage c_image{};
@@ -395,6 +398,7 @@ struct VideoOptions {
     float min_score = 0.7f;
     uint32_t max_faces = 4;
     bool align = false;
+    uint32_t threads = 1;
 };
 
 // A camera stream: faces followed across frames, detection reused, results smoothed. Move-only,
@@ -409,6 +413,7 @@ class Video {
         raw_options.min_score = options.min_score;
         raw_options.max_faces = options.max_faces;
         raw_options.align = options.align ? 1 : 0;
+        raw_options.threads = options.threads;
         SegfaceVideo *raw = nullptr;
         detail::check(segface_video_create(model.get(), detector ? detector->get() : nullptr, &raw_options, &raw));
         handle_.reset(raw);

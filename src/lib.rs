@@ -29,6 +29,7 @@ mod model_screen;
 pub mod outputs;
 pub mod postprocess;
 pub mod preprocess;
+pub mod profile;
 pub mod resize;
 mod session;
 pub mod video;

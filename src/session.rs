@@ -5,6 +5,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
 
 use crate::align::AlignedSquare;
@@ -35,7 +36,13 @@ pub struct Session {
     input: Option<Arc<Tensor>>,
     /// Scratch for overlapping faces (see [`OutputWriter`]).
     owner: Vec<u16>,
+    /// Where tract's matrix products run: this thread, or a pool of this session's own.
+    executor: Executor,
+    threads: usize,
 }
+
+/// The most threads a session may use.
+pub const MAX_THREADS: usize = 64;
 
 /// Where the model's input comes from in the upright frame.
 #[derive(Clone, Debug, PartialEq)]
@@ -82,11 +89,39 @@ impl Session {
             postprocessor: Postprocessor::default(),
             input: None,
             owner: Vec::new(),
+            executor: Executor::SingleThread,
+            threads: 1,
         })
     }
 
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// Runs this session's matrix products (most of the time) on `threads` threads: 1 (the
+    /// default) is the calling thread alone; more starts a pool of `threads` worker threads
+    /// owned by this session, which the calling thread waits on. Other operators stay on the
+    /// calling thread.
+    pub fn set_threads(&mut self, threads: usize) -> Result<()> {
+        if !(1..=MAX_THREADS).contains(&threads) {
+            return Err(Error::invalid_argument(format!(
+                "{threads} threads; 1 to {MAX_THREADS} are allowed"
+            )));
+        }
+        self.executor = if threads == 1 {
+            Executor::SingleThread
+        } else {
+            // Building a pool panics when the system refuses threads.
+            std::panic::catch_unwind(|| Executor::multithread_with_name(threads, "segface"))
+                .map_err(|_| Error::new(ErrorKind::Inference, format!("cannot start {threads} threads")))?
+        };
+        self.threads = threads;
+        Ok(())
+    }
+
+    /// The thread count set by [`Session::set_threads`].
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// Parses `image` and writes one class index per pixel into `labels`: `image.height()` rows
@@ -279,12 +314,17 @@ impl Session {
         }
     }
 
+    /// tract's state, for profiling.
+    pub(crate) fn state_mut(&mut self) -> &mut TypedSimpleState {
+        &mut self.state
+    }
+
     fn run(&mut self, input: Arc<Tensor>) -> Result<TValue> {
         self.input = Some(input.clone());
-        let mut outputs = self
-            .state
-            .run(tvec![TValue::from_const(input)])
-            .map_err(|e| Error::engine(ErrorKind::Inference, "inference failed", e))?;
+        let state = &mut self.state;
+        let mut outputs =
+            multithread_tract_scope(self.executor.clone(), || state.run(tvec![TValue::from_const(input)]))
+                .map_err(|e| Error::engine(ErrorKind::Inference, "inference failed", e))?;
         Ok(outputs.remove(0))
     }
 }

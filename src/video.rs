@@ -37,11 +37,20 @@ pub struct VideoOptions {
     /// Place detected faces by their 5 landmarks (a crop turned upright like the training
     /// images) instead of the square box around the detection.
     pub align: bool,
+    /// Threads for the parser's matrix products (see [`Session::set_threads`]).
+    pub threads: usize,
 }
 
 impl Default for VideoOptions {
     fn default() -> Self {
-        VideoOptions { smoothing: 0.5, detect_every: 5, min_score: 0.7, max_faces: 4, align: false }
+        VideoOptions {
+            smoothing: 0.5,
+            detect_every: 5,
+            min_score: 0.7,
+            max_faces: 4,
+            align: false,
+            threads: 1,
+        }
     }
 }
 
@@ -117,8 +126,10 @@ impl VideoSession {
     /// Without a detector, frames are parsed with the caller's faces or as whole-frame crops.
     pub fn new(model: &Model, detector: Option<FaceDetector>, options: VideoOptions) -> Result<Self> {
         options.check()?;
+        let mut session = model.session()?;
+        session.set_threads(options.threads)?;
         Ok(VideoSession {
-            session: model.session()?,
+            session,
             detector,
             options,
             tracks: Vec::new(),

@@ -1,6 +1,6 @@
 //! Threads: one model shared by 8 threads (a session each) gives exactly the single-thread
 //! labels; one session driven from two threads at once through the C ABI is reported busy
-//! instead of racing.
+//! instead of racing; a session with its own thread pool gives the single-thread labels.
 #![cfg(feature = "convert")]
 
 mod common;
@@ -52,6 +52,24 @@ fn eight_threads_on_one_model_match_one_thread_exactly() {
         }
     });
     assert_eq!(parses.load(Ordering::Relaxed), 24);
+}
+
+#[test]
+fn a_session_with_a_thread_pool_gives_the_single_thread_labels() {
+    let inputs = inputs();
+    let mut single = model_256().session().unwrap();
+    let mut pooled = model_256().session().unwrap();
+    pooled.set_threads(3).unwrap();
+    assert_eq!(pooled.threads(), 3);
+    for (rgb, w, h) in &inputs {
+        let view = ImageView::rgb(rgb, *w, *h).unwrap();
+        // The pool splits each matrix product by output panels: every sum is the same.
+        assert_eq!(pooled.parse(&view).unwrap(), single.parse(&view).unwrap());
+    }
+    for bad in [0, 65] {
+        assert!(pooled.set_threads(bad).is_err());
+    }
+    assert_eq!(pooled.threads(), 3);
 }
 
 /// One session and one image descriptor handed to two threads.

@@ -240,7 +240,7 @@ impl<T> Exclusive<T> {
         if self.busy.swap(true, Ordering::Acquire) {
             return Err(Failure(
                 SegfaceStatus::ErrSessionBusy,
-                "the handle is in use by another thread; use one per thread".into(),
+                "the session is in use by another thread; use one session per thread".into(),
             ));
         }
         let result = catch_unwind(AssertUnwindSafe(|| {

@@ -43,6 +43,23 @@ pub unsafe extern "C" fn segface_session_free(session: *mut *mut SegfaceSession)
     free_handle(session)
 }
 
+/// Runs the session's matrix products (most of the inference time) on `threads` threads (1 to
+/// 64): 1, the default, is the calling thread alone; more starts a pool of that many worker
+/// threads owned by the session.
+///
+/// # Safety
+/// `session` must be NULL or a live session.
+#[no_mangle]
+pub unsafe extern "C" fn segface_session_set_threads(
+    session: *mut SegfaceSession,
+    threads: u32,
+) -> SegfaceStatus {
+    guarded(|| {
+        let session = session.as_ref().ok_or_else(|| null("session"))?;
+        session.session.with(|inner| inner.set_threads(threads as usize).map_err(Failure::from))
+    })
+}
+
 /// Parses `image` and writes its label map into `labels`: `image->height` rows of
 /// `image->width` class indices, `labels_stride` bytes apart (bytes between rows untouched).
 /// `labels_len` must be at least `labels_stride * (height - 1) + width`.

@@ -26,6 +26,8 @@ pub struct SegfaceVideoOptions {
     pub max_faces: u32,
     /// Nonzero: place detected faces by their landmarks (turned upright) instead of the box.
     pub align: u32,
+    /// Threads for the parser's matrix products (as `segface_session_set_threads`).
+    pub threads: u32,
 }
 
 /// A video stream's state; use it from one thread at a time.
@@ -42,12 +44,13 @@ impl From<VideoOptions> for SegfaceVideoOptions {
             min_score: o.min_score,
             max_faces: o.max_faces.min(u32::MAX as usize) as u32,
             align: o.align as u32,
+            threads: o.threads.min(u32::MAX as usize) as u32,
         }
     }
 }
 
 /// Fills `*options` with the defaults (smoothing 0.5, detection every 5 frames, score 0.7, 4
-/// faces, boxes) and sets its `struct_size`.
+/// faces, boxes, 1 thread) and sets its `struct_size`.
 ///
 /// # Safety
 /// `options` must be NULL or writable.
@@ -95,6 +98,7 @@ pub unsafe extern "C" fn segface_video_create(
                 min_score: o.min_score,
                 max_faces: o.max_faces as usize,
                 align: o.align != 0,
+                threads: o.threads as usize,
             },
         };
         let detector = detector.as_ref().map(|d| d.detector.clone());

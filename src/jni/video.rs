@@ -44,6 +44,7 @@ pub extern "system" fn Java_ai_segface_SegFaceVideo_nativeCreate<'l>(
             min_score,
             max_faces: max_faces.max(0) as usize,
             align,
+            threads: 1,
         };
         into_handle(env, VideoSession::new(session.model(), detector, options))
     })

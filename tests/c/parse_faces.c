@@ -101,6 +101,13 @@ int main(int argc, char **argv) {
     CHECK(segface_parse_frame(session, &frame, &face, other, w * h, w) == SEGFACE_STATUS_OK);
     CHECK(memcmp(other, labels, w * h) == 0);
 
+    /* Two threads for the matrix products: the same labels. */
+    CHECK(segface_session_set_threads(session, 0) == SEGFACE_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(segface_session_set_threads(session, 2) == SEGFACE_STATUS_OK);
+    CHECK(segface_parse_frame(session, &frame, &face, other, w * h, w) == SEGFACE_STATUS_OK);
+    CHECK(memcmp(other, labels, w * h) == 0);
+    CHECK(segface_session_set_threads(session, 1) == SEGFACE_STATUS_OK);
+
     /* A face struct from a 0.1 caller (box only, 20 bytes) is a box. */
     memset(&faces, 0, sizeof faces);
     faces[0].struct_size = 20;

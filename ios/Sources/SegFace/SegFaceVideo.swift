@@ -17,6 +17,8 @@ public struct VideoOptions {
     public var maxFaces: Int = 4
     /// Place detected faces by their landmarks (turned upright) instead of their box.
     public var align: Bool = false
+    /// Threads for the parser's matrix products (1: the calling thread alone).
+    public var threads: Int = 1
 
     public init() {}
 }
@@ -41,6 +43,7 @@ public final class SegFaceVideo {
         raw.min_score = options.minScore
         raw.max_faces = UInt32(options.maxFaces)
         raw.align = options.align ? 1 : 0
+        raw.threads = UInt32(max(0, min(options.threads, 64)))
         var video: OpaquePointer?
         try SegFaceError.check(segface_video_create(segface.model, detector?.handle, &raw, &video))
         handle = video

@@ -107,6 +107,13 @@ enum Command {
         /// detects on one frame in 5.
         #[arg(long)]
         detect: bool,
+        /// Also time every node of the plan and print the time per operator class and the
+        /// slowest nodes.
+        #[arg(long)]
+        profile: bool,
+        /// Threads for the matrix products (1: the calling thread only).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
     },
     /// Parse many frames in one process through the C ABI and report whether memory stays flat.
     Soak {
@@ -173,9 +180,13 @@ fn main() -> ExitCode {
             parse(&image, model, &output, overlay.as_deref(), json, faces, extra)
         }
         Command::Info { model } => info(&model),
-        Command::Bench { model, resolution, iters, image, detect } => {
-            bench(model.as_deref(), resolution, iters, image.as_deref(), detect)
-        }
+        Command::Bench { model, resolution, iters, image, detect, profile, threads } => bench(
+            model.as_deref(),
+            resolution,
+            iters,
+            image.as_deref(),
+            BenchExtras { detect, profile, threads },
+        ),
         Command::Fetch { name, url, sha256, output } => fetch_model(&name, url, sha256, output),
         Command::Soak { model, resolution, iters, warmup } => {
             model_bytes(model.as_deref(), resolution).and_then(|(onnx, _)| soak::soak(onnx, iters, warmup))
@@ -497,7 +508,7 @@ fn bench(
     resolution: usize,
     iters: usize,
     image_path: Option<&Path>,
-    detect: bool,
+    extras: BenchExtras,
 ) -> CliResult {
     let iters = iters.max(1);
     let (onnx, source) = model_bytes(model_path, resolution)?;
@@ -512,6 +523,7 @@ fn bench(
     let (w, h) = frame.dimensions();
     let view = ImageView::rgb(frame.as_raw(), w, h).map_err(err)?;
     let mut session = model.session().map_err(err)?;
+    session.set_threads(extras.threads).map_err(err)?;
     let mut labels = vec![0u8; (w * h) as usize];
     let first = Instant::now();
     session.parse_into(&view, &mut labels, w as usize).map_err(err)?;
@@ -527,7 +539,11 @@ fn bench(
     times.sort_by(|a, b| a.total_cmp(b));
     let median = percentile(&times, 0.5);
     println!("model:              {source}");
-    println!("resolution:         {0}x{0}, frame {w}x{h}, 1 thread", model.info().resolution);
+    println!(
+        "resolution:         {0}x{0}, frame {w}x{h}, {1} thread(s)",
+        model.info().resolution,
+        extras.threads
+    );
     println!("load:               {load_ms:.0} ms (load to first result {:.0} ms)", load_ms + first_ms);
     println!("latency median:     {median:.1} ms over {iters} runs");
     println!("latency p90:        {:.1} ms", percentile(&times, 0.9));
@@ -537,14 +553,42 @@ fn bench(
         (bytes_after - bytes_before) as f64 / iters as f64 / 1e6,
         (allocs_after - allocs_before) / iters as u64
     );
-    if detect {
+    if extras.detect {
         bench_detection(&model, &view, iters, median)?;
+    }
+    if extras.profile {
+        print_profile(&session.profile(&view, iters).map_err(err)?);
     }
     match peak_rss_mb() {
         Some(mb) => println!("peak memory (RSS):  {mb:.0} MB"),
         None => println!("peak memory (RSS):  unknown on this platform"),
     }
     Ok(())
+}
+
+/// What `bench` measures besides the parse.
+struct BenchExtras {
+    detect: bool,
+    profile: bool,
+    threads: usize,
+}
+
+fn print_profile(profile: &segface::profile::Profile) {
+    println!("profile (mean ms per run by operator class, one thread):");
+    for c in &profile.classes {
+        println!(
+            "  {:<28} {:>4} nodes {:>9.1} ms {:>5.1} %",
+            c.op,
+            c.nodes,
+            c.ms,
+            100.0 * c.ms / profile.total_ms
+        );
+    }
+    println!("  {:<28} {:>10} {:>9.1} ms", "total", "", profile.total_ms);
+    println!("slowest nodes:");
+    for n in profile.nodes.iter().take(12) {
+        println!("  {:<48} {:<18} {:>7.1} ms", n.name, n.op, n.ms);
+    }
 }
 
 /// Median milliseconds of `run` over `iters` calls, after one warm-up call.
