@@ -75,10 +75,18 @@ pub struct Outputs<'a> {
     pub class_set: Option<ClassSetMask<'a>>,
 }
 
-fn check_plane(name: &str, len: usize, stride: usize, width: usize, height: usize) -> Result<usize> {
+/// A `width x height` plane must fit in `len` bytes with rows `stride` apart; returns the bytes
+/// it spans.
+pub(crate) fn check_plane(
+    name: &str,
+    len: usize,
+    stride: usize,
+    width: usize,
+    height: usize,
+) -> Result<usize> {
     if stride < width {
         return Err(Error::invalid_argument(format!(
-            "{name} row stride {stride} is smaller than the frame width {width}"
+            "{name} row stride {stride} is smaller than the width {width}"
         )));
     }
     let needed = stride
@@ -88,7 +96,7 @@ fn check_plane(name: &str, len: usize, stride: usize, width: usize, height: usiz
     if len < needed {
         return Err(Error::new(
             ErrorKind::BufferTooSmall,
-            format!("{name} buffer has {len} bytes, a {width}x{height} frame needs {needed}"),
+            format!("{name} buffer has {len} bytes, {width}x{height} needs {needed}"),
         ));
     }
     Ok(needed)
@@ -179,6 +187,8 @@ pub(crate) struct OutputWriter<'o, 'a> {
     /// Per frame pixel, 1 + the not-background confidence (0..=255) of the face that wrote it,
     /// 0 where none has; only kept when several faces share the frame.
     owner: Option<&'o mut Vec<u16>>,
+    /// Whether `put` needs the softmax, not only the argmax (fixed for the writer's life).
+    need_probabilities: bool,
 }
 
 impl<'o, 'a> OutputWriter<'o, 'a> {
@@ -196,14 +206,14 @@ impl<'o, 'a> OutputWriter<'o, 'a> {
             o.clear();
             o.resize(width * height, 0);
         }
-        OutputWriter { outputs, width, probabilities: Vec::new(), owner }
+        let need_probabilities = outputs.needs_probabilities() || owner.is_some();
+        OutputWriter { outputs, width, probabilities: Vec::new(), owner, need_probabilities }
     }
 
     /// Writes frame pixel (x, y) from its resampled class `scores` (logits).
     pub fn put(&mut self, x: usize, y: usize, scores: &[f32]) {
         let label = argmax(scores);
-        let need_probabilities = self.outputs.needs_probabilities() || self.owner.is_some();
-        if need_probabilities {
+        if self.need_probabilities {
             softmax(scores, &mut self.probabilities);
         }
         if let Some(owner) = &mut self.owner {

@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::frame::{Face, Frame, FrameOptions, Orientation, OrientedFrame};
 use crate::image_view::ImageView;
 use crate::model::Model;
-use crate::outputs::{OutputWriter, Outputs, PlaneMut};
+use crate::outputs::{check_plane, OutputWriter, Outputs, PlaneMut};
 use crate::postprocess::{LabelsMut, Logits, Postprocessor};
 use crate::preprocess::{normalize_into, Preprocessor};
 use crate::resize::{RowSource, SourceBox};
@@ -128,7 +128,7 @@ impl Session {
     /// of `image.width()` bytes, `labels_stride` bytes apart. Bytes between rows are untouched.
     pub fn parse_into(&mut self, image: &ImageView, labels: &mut [u8], labels_stride: usize) -> Result<()> {
         let (w, h) = (image.width() as usize, image.height() as usize);
-        check_labels(labels, w, h, labels_stride)?;
+        check_plane("labels", labels.len(), labels_stride, w, h)?;
         let info = self.model.info();
         let (r, mean, std) = (info.resolution, info.mean, info.std);
         let classes = info.classes.len();
@@ -327,26 +327,6 @@ impl Session {
                 .map_err(|e| Error::engine(ErrorKind::Inference, "inference failed", e))?;
         Ok(outputs.remove(0))
     }
-}
-
-/// The label buffer must hold `height` rows of `width` bytes, `stride` apart.
-fn check_labels(labels: &[u8], w: usize, h: usize, stride: usize) -> Result<()> {
-    if stride < w {
-        return Err(Error::invalid_argument(format!(
-            "label row stride {stride} is smaller than the image width {w}"
-        )));
-    }
-    let needed = stride
-        .checked_mul(h - 1)
-        .and_then(|v| v.checked_add(w))
-        .ok_or_else(|| Error::invalid_argument(format!("label row stride {stride} overflows")))?;
-    if labels.len() < needed {
-        return Err(Error::new(
-            ErrorKind::BufferTooSmall,
-            format!("label buffer has {} bytes, a {w}x{h} image needs {needed}", labels.len()),
-        ));
-    }
-    Ok(())
 }
 
 fn engine_error(context: &str) -> impl Fn(TractError) -> Error + '_ {

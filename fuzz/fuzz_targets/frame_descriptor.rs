@@ -6,20 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use segface::ffi::*;
-use segface_fuzz::CANARY;
-
-/// Reads little-endian integers from the input, zero past its end.
-struct Reader<'a>(&'a [u8], usize);
-impl Reader<'_> {
-    fn u32(&mut self) -> u32 {
-        let mut b = [0u8; 4];
-        for v in b.iter_mut() {
-            *v = self.0.get(self.1).copied().unwrap_or(0);
-            self.1 += 1;
-        }
-        u32::from_le_bytes(b)
-    }
-}
+use segface_fuzz::{Reader, CANARY};
 
 const LIMIT: usize = 1 << 18;
 

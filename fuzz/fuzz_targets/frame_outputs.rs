@@ -6,27 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use segface::ffi::*;
-use segface_fuzz::CANARY;
-
-struct Reader<'a>(&'a [u8], usize);
-impl Reader<'_> {
-    fn u32(&mut self) -> u32 {
-        let mut b = [0u8; 4];
-        for v in b.iter_mut() {
-            *v = self.0.get(self.1).copied().unwrap_or(0);
-            self.1 += 1;
-        }
-        u32::from_le_bytes(b)
-    }
-    fn coordinate(&mut self) -> f32 {
-        let v = self.u32();
-        if v & 1 != 0 {
-            f32::from_bits(v)
-        } else {
-            (v >> 1) as f32 % 200.0 - 40.0
-        }
-    }
-}
+use segface_fuzz::{Reader, CANARY};
 
 /// Room after every buffer, checked for writes past the length the call was given.
 const SLACK: usize = 64;

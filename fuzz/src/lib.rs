@@ -138,3 +138,27 @@ pub fn check_labels(
         }
     }
 }
+
+/// Reads little-endian integers from a fuzz input, zero past its end.
+pub struct Reader<'a>(pub &'a [u8], pub usize);
+
+impl Reader<'_> {
+    pub fn u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        for v in b.iter_mut() {
+            *v = self.0.get(self.1).copied().unwrap_or(0);
+            self.1 += 1;
+        }
+        u32::from_le_bytes(b)
+    }
+
+    /// A coordinate near a small frame, or (odd words) any float bit pattern.
+    pub fn coordinate(&mut self) -> f32 {
+        let v = self.u32();
+        if v & 1 != 0 {
+            f32::from_bits(v)
+        } else {
+            (v >> 1) as f32 % 200.0 - 40.0
+        }
+    }
+}

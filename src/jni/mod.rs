@@ -243,6 +243,39 @@ impl JavaOutputs<'_, '_> {
     }
 }
 
+/// A frame parse from Java, shared by `SegFace` and `SegFaceVideo`: checks that no output
+/// shares memory with another buffer, reads the faces (`None` for a null array), the frame and
+/// the outputs, runs `parse`, and turns a library error into a Java exception.
+///
+/// # Safety
+/// The Java caller keeps every buffer reachable during the call.
+unsafe fn parse_java_frame(
+    env: &mut Env,
+    planes: (&JByteBuffer, &JByteBuffer, &JByteBuffer),
+    geometry: &JIntArray,
+    mirror: jboolean,
+    packed_faces: &JFloatArray,
+    java_outputs: JavaOutputs,
+    parse: impl FnOnce(&Frame, Orientation, Option<&[Face]>, &mut Outputs) -> Result<(), Error>,
+) -> JniResult<()> {
+    let outputs = [java_outputs.labels, java_outputs.soft, java_outputs.set];
+    if let Some(e) = check_disjoint(env, &outputs, &[planes.0, planes.1, planes.2])? {
+        return throw(env, &e);
+    }
+    let faces = match faces(env, packed_faces)? {
+        Ok(f) => f,
+        Err(e) => return throw(env, &e),
+    };
+    let frame = JavaFrame::read(env, planes, geometry, mirror)?;
+    let (w, h) = (frame.geometry[3].max(0) as usize, frame.geometry[4].max(0) as usize);
+    // Outputs were checked not to overlap anything.
+    let mut outputs = java_outputs.outputs(env, w, h)?;
+    let parsed = frame
+        .frame()
+        .and_then(|(parsed, orientation)| parse(&parsed, orientation, faces.as_deref(), &mut outputs));
+    or_throw(env, parsed)
+}
+
 /// Values per face in the packed `float[]` detections travel back in: score, box (4), crop
 /// (4), landmarks (10).
 const DETECTION_FLOATS: usize = 19;

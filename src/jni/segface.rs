@@ -5,10 +5,8 @@ use jni::objects::{JByteArray, JByteBuffer, JClass, JFloatArray, JIntArray, JObj
 use jni::sys::{jboolean, jint, jlong};
 use jni::{Env, EnvUnowned};
 
-use super::{
-    check_disjoint, direct_bytes, direct_bytes_mut, faces, free, into_handle, live, or_throw, throw,
-};
-use super::{JavaFrame, JavaOutputs, JniResult};
+use super::{direct_bytes, direct_bytes_mut, free, into_handle, live, or_throw, parse_java_frame, throw};
+use super::{JavaOutputs, JniResult};
 use crate::error::Error;
 use crate::image_view::{ImageView, PixelFormat};
 use crate::model::Model;
@@ -130,10 +128,7 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeParse<'l>(
         let parsed =
             ImageView::new(pixels, width as u32, height as u32, row_stride as usize, PixelFormat::Rgba8)
                 .and_then(|view| handle.parse_into(&view, out, width as usize));
-        match parsed {
-            Ok(()) => Ok(()),
-            Err(e) => throw(env, &e),
-        }
+        or_throw(env, parsed)
     })
     .resolve::<ThrowRuntimeExAndDefault>()
 }
@@ -158,23 +153,19 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeParseFrame<'l>(
     env.with_env(|env| -> JniResult<()> {
         // SAFETY: see `live`.
         let handle = unsafe { live_handle(handle) }?;
-        if let Some(e) = check_disjoint(env, &[&labels, &soft, &set], &[&y, &u, &v])? {
-            return throw(env, &e);
+        let outputs = JavaOutputs { labels: &labels, soft: &soft, set: &set, params: &params };
+        // SAFETY: the Java caller keeps the buffers reachable during the call.
+        unsafe {
+            parse_java_frame(
+                env,
+                (&y, &u, &v),
+                &geometry,
+                mirror,
+                &packed_faces,
+                outputs,
+                |frame, o, faces, out| handle.parse_frame(frame, o, faces.unwrap_or_default(), out),
+            )
         }
-        let faces = match faces(env, &packed_faces)? {
-            Ok(f) => f.unwrap_or_default(),
-            Err(e) => return throw(env, &e),
-        };
-        // SAFETY: the Java caller keeps the buffers reachable during the call; outputs were
-        // checked not to overlap anything.
-        let frame = unsafe { JavaFrame::read(env, (&y, &u, &v), &geometry, mirror) }?;
-        let (w, h) = (frame.geometry[3].max(0) as usize, frame.geometry[4].max(0) as usize);
-        let java_outputs = JavaOutputs { labels: &labels, soft: &soft, set: &set, params: &params };
-        let mut outputs = unsafe { java_outputs.outputs(env, w, h) }?;
-        let parsed = frame
-            .frame()
-            .and_then(|(parsed, orientation)| handle.parse_frame(&parsed, orientation, &faces, &mut outputs));
-        or_throw(env, parsed)
     })
     .resolve::<ThrowRuntimeExAndDefault>()
 }

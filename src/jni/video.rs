@@ -6,8 +6,7 @@ use jni::sys::{jboolean, jfloat, jint, jlong};
 use jni::EnvUnowned;
 
 use super::segface::live_handle;
-use super::{check_disjoint, faces, float_array, free, into_handle, live, or_throw, pack_detection, throw};
-use super::{JavaFrame, JavaOutputs, JniResult};
+use super::{float_array, free, into_handle, live, pack_detection, parse_java_frame, JavaOutputs, JniResult};
 use crate::detect::FaceDetector;
 use crate::video::{VideoOptions, VideoSession};
 
@@ -71,23 +70,19 @@ pub extern "system" fn Java_ai_segface_SegFaceVideo_nativeParse<'l>(
     env.with_env(|env| -> JniResult<()> {
         // SAFETY: see `live`.
         let video = unsafe { live_video(handle) }?;
-        if let Some(e) = check_disjoint(env, &[&labels, &soft, &set], &[&y, &u, &v])? {
-            return throw(env, &e);
+        let outputs = JavaOutputs { labels: &labels, soft: &soft, set: &set, params: &params };
+        // SAFETY: the Java caller keeps the buffers reachable during the call.
+        unsafe {
+            parse_java_frame(
+                env,
+                (&y, &u, &v),
+                &geometry,
+                mirror,
+                &packed_faces,
+                outputs,
+                |frame, o, faces, out| video.parse(frame, o, faces, out),
+            )
         }
-        let faces = match faces(env, &packed_faces)? {
-            Ok(f) => f,
-            Err(e) => return throw(env, &e),
-        };
-        // SAFETY: the Java caller keeps the buffers reachable during the call; outputs were
-        // checked not to overlap anything.
-        let frame = unsafe { JavaFrame::read(env, (&y, &u, &v), &geometry, mirror) }?;
-        let (w, h) = (frame.geometry[3].max(0) as usize, frame.geometry[4].max(0) as usize);
-        let java_outputs = JavaOutputs { labels: &labels, soft: &soft, set: &set, params: &params };
-        let mut outputs = unsafe { java_outputs.outputs(env, w, h) }?;
-        let parsed = frame.frame().and_then(|(parsed, orientation)| {
-            video.parse(&parsed, orientation, faces.as_deref(), &mut outputs)
-        });
-        or_throw(env, parsed)
     })
     .resolve::<ThrowRuntimeExAndDefault>()
 }
