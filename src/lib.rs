@@ -32,6 +32,7 @@ pub mod preprocess;
 pub mod profile;
 pub mod resize;
 mod session;
+mod stored_constants;
 pub mod video;
 pub mod weights;
 

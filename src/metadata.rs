@@ -19,6 +19,7 @@ pub enum MetaKey {
     Mean,
     Std,
     SourceSha256,
+    WeightStorage,
 }
 
 impl MetaKey {
@@ -31,6 +32,7 @@ impl MetaKey {
             MetaKey::Mean => "segface.mean",
             MetaKey::Std => "segface.std",
             MetaKey::SourceSha256 => "segface.source_sha256",
+            MetaKey::WeightStorage => "segface.weight_storage",
         }
     }
 }
@@ -51,6 +53,8 @@ pub struct ModelInfo {
     pub source_sha256: Option<String>,
     /// SHA-256 of the model file itself.
     pub model_sha256: String,
+    /// How the file stores its weights (`f32`, `f16` or `int8`); float32 at run time in every case.
+    pub weight_storage: String,
 }
 
 fn parse_triple(key: &str, value: &str) -> Result<[f32; 3]> {
@@ -103,5 +107,6 @@ pub fn describe(
         variant: get(MetaKey::Variant).cloned().unwrap_or_else(|| "unknown".into()),
         source_sha256: get(MetaKey::SourceSha256).cloned(),
         model_sha256,
+        weight_storage: get(MetaKey::WeightStorage).cloned().unwrap_or_else(|| "f32".into()),
     })
 }

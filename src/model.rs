@@ -17,6 +17,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::metadata::{self, ModelInfo};
 use crate::model_screen::{check_computed_tensors, check_stored_tensors, check_wiring, MAX_RESOLUTION};
 use crate::session::Session;
+use crate::stored_constants::evaluate_constant_nodes;
 
 pub(crate) type Plan = TypedRunnableModel;
 
@@ -180,13 +181,14 @@ impl Model {
     }
 
     fn build(bytes: &[u8], classes: Option<Vec<String>>, sha256: String) -> Result<Model> {
-        let proto = ModelProto::decode(bytes).map_err(|e| {
+        let mut proto = ModelProto::decode(bytes).map_err(|e| {
             Error::invalid_model(format!("not an ONNX model (protobuf decoding failed: {e})"))
         })?;
         let graph =
-            proto.graph.as_ref().ok_or_else(|| Error::invalid_model("the ONNX model has no graph"))?;
+            proto.graph.as_mut().ok_or_else(|| Error::invalid_model("the ONNX model has no graph"))?;
         check_stored_tensors(graph, 0)?;
         check_wiring(graph)?;
+        evaluate_constant_nodes(graph)?;
         let props: HashMap<String, String> =
             proto.metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
         let r = input_resolution(&proto, &props)?;

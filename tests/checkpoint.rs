@@ -80,7 +80,7 @@ fn missing_unknown_and_misshapen_weights_are_named() {
     use segface::export::{export_mobilenet, ExportOptions};
     use segface::weights::{WeightTensor, Weights};
     let keys = arch::mobilenet_keys(19);
-    let options = ExportOptions { resolution: 256, source_sha256: None };
+    let options = ExportOptions::new(256);
 
     let full = Weights::seeded(&keys, 3);
     let mut missing = Weights::default();
@@ -104,8 +104,7 @@ fn missing_unknown_and_misshapen_weights_are_named() {
     );
 
     for bad in [0, 100, 250, 4096] {
-        let err =
-            export_mobilenet(&full, &ExportOptions { resolution: bad, source_sha256: None }).unwrap_err();
+        let err = export_mobilenet(&full, &ExportOptions::new(bad)).unwrap_err();
         assert_eq!(err.kind(), segface::ErrorKind::InvalidArgument);
     }
 }

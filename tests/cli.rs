@@ -97,6 +97,37 @@ fn convert_info_parse_round_trip() {
 }
 
 #[test]
+fn convert_with_int8_weights_writes_the_library_export_and_info_says_so() {
+    let dir = scratch("cli_int8");
+    let model = dir.join("model_int8.onnx");
+    ok(&segface(&[
+        "convert",
+        s(&checkpoint_path()),
+        "-o",
+        s(&model),
+        "--resolution",
+        "256",
+        "--weights",
+        "int8",
+    ]));
+    let weights = segface::checkpoint::read_torch_checkpoint(&checkpoint_path()).unwrap();
+    let options = segface::export::ExportOptions {
+        source_sha256: Some(segface::sha256_hex(&std::fs::read(checkpoint_path()).unwrap())),
+        weights: segface::export::WeightStorage::Int8,
+        ..segface::export::ExportOptions::new(256)
+    };
+    let expected = segface::export::export_mobilenet(&weights, &options).unwrap();
+    let written = std::fs::read(&model).unwrap();
+    assert_eq!(written, expected);
+    assert!(written.len() * 3 < onnx_256().len(), "{} vs {}", written.len(), onnx_256().len());
+    let info = ok(&segface(&["info", s(&model)]));
+    assert!(info.contains("stored as int8"), "{info}");
+    let refused = segface(&["convert", s(&checkpoint_path()), "-o", s(&model), "--weights", "int4"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("use f32, f16 or int8"));
+}
+
+#[test]
 fn parse_without_a_model_explains_how_to_get_one() {
     let out = segface(&["parse", s(&astronaut_path()), "-o", s(&scratch("cli_no_model").join("l.png"))]);
     assert!(!out.status.success());

@@ -86,7 +86,7 @@ fn truncated_and_corrupt_models_are_errors() {
 fn resolution_512_exports_and_runs() {
     use segface::export::{export_mobilenet, ExportOptions};
     let weights = segface::checkpoint::read_torch_checkpoint(&checkpoint_path()).unwrap();
-    let onnx = export_mobilenet(&weights, &ExportOptions { resolution: 512, source_sha256: None }).unwrap();
+    let onnx = export_mobilenet(&weights, &ExportOptions::new(512)).unwrap();
     let model = Model::from_bytes(&onnx).unwrap();
     assert_eq!(model.info().resolution, 512);
     let img = astronaut_rgb();

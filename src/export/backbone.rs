@@ -46,7 +46,7 @@ fn conv_bn(
 ) -> Result<String> {
     let (shape, w, b) = folded_conv(weights, prefix)?;
     let kernel = shape[2];
-    let w = g.constant(&format!("{prefix}.w"), &shape, &w);
+    let w = g.weight(&format!("{prefix}.w"), &shape, &w, 0);
     let b = g.constant(&format!("{prefix}.b"), &[shape[0]], &b);
     let y = g.conv(x, &w, &b, kernel, stride, groups);
     Ok(activate(g, y, activation))
@@ -56,7 +56,7 @@ fn squeeze_excite(g: &mut GraphBuilder, weights: &Weights, prefix: &str, x: &str
     let conv = |g: &mut GraphBuilder, name: &str, input: &str| -> Result<String> {
         let w = weights.get(&format!("{prefix}.{name}.weight"))?;
         let b = weights.get(&format!("{prefix}.{name}.bias"))?;
-        let wc = g.constant(&format!("{prefix}.{name}.w"), &w.shape, &w.data);
+        let wc = g.weight(&format!("{prefix}.{name}.w"), &w.shape, &w.data, 0);
         let bc = g.constant(&format!("{prefix}.{name}.b"), &b.shape, &b.data);
         Ok(g.conv(input, &wc, &bc, 1, 1, 1))
     };

@@ -2,7 +2,9 @@
 //! operation order: the positional encoding, the bilinear upsampling matrices and block 0's
 //! self-attention over the class tokens.
 
-use crate::arch::{EMBED_DIM, NUM_HEADS, PE_FREQUENCIES};
+use crate::arch::NUM_HEADS;
+#[cfg(test)]
+use crate::arch::{EMBED_DIM, PE_FREQUENCIES};
 
 /// A row-major matrix.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,9 +83,11 @@ pub fn attention(q_in: &Mat, k_in: &Mat, v_in: &Mat, proj: [(&[f32], &[f32]); 4]
     Mat::new(q.rows, internal, merged).linear(proj[3].0, proj[3].1)
 }
 
-/// SAM's random-Fourier positional encoding on an `h x w` grid, flattened row-major to
+/// SAM's random-Fourier positional encoding on an `h x w` grid, computed directly (the export
+/// emits it as a subgraph; this is the formula the tests hold it to), flattened row-major to
 /// (h*w, 256): channels [sin(phi_0..127), cos(phi_0..127)], phi = 2 pi (u G0 + v G1) with
 /// u from the column and v from the row, at cell centres mapped to [-1, 1].
+#[cfg(test)]
 pub fn positional_encoding(gaussian: &[f32], h: usize, w: usize) -> Mat {
     assert_eq!(gaussian.len(), 2 * PE_FREQUENCIES);
     let two_pi = 2.0 * std::f32::consts::PI;

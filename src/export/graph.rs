@@ -5,12 +5,15 @@ use tract_onnx::pb::{
     attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto, AttributeProto,
     GraphProto, NodeProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
+use tract_onnx::prelude::f16;
 
-#[derive(Default)]
+use crate::export::WeightStorage;
+
 pub struct GraphBuilder {
     nodes: Vec<NodeProto>,
     initializers: Vec<TensorProto>,
     next_id: usize,
+    storage: WeightStorage,
 }
 
 /// A float32 value info with a concrete shape.
@@ -52,7 +55,31 @@ fn attr_float(name: &str, value: f32) -> AttributeProto {
     AttributeProto { name: name.into(), r#type: AttributeType::Float as i32, f: value, ..Default::default() }
 }
 
+/// Symmetric per-channel int8: for each index along `axis`, scale = max |w| / 127 (1 for an
+/// all-zero channel) and q = round(w / scale), so that q * scale is within scale / 2 of w.
+pub fn quantize_int8(shape: &[usize], data: &[f32], axis: usize) -> (Vec<i8>, Vec<f32>) {
+    let channels = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    let channel_of = |i: usize| (i / inner) % channels;
+    let mut max = vec![0f32; channels];
+    for (i, v) in data.iter().enumerate() {
+        let c = channel_of(i);
+        max[c] = max[c].max(v.abs());
+    }
+    let scales: Vec<f32> = max.iter().map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 }).collect();
+    let q = data
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v / scales[channel_of(i)]).round().clamp(-127.0, 127.0) as i8)
+        .collect();
+    (q, scales)
+}
+
 impl GraphBuilder {
+    pub fn new(storage: WeightStorage) -> Self {
+        GraphBuilder { nodes: Vec::new(), initializers: Vec::new(), next_id: 0, storage }
+    }
+
     fn fresh(&mut self, hint: &str) -> String {
         self.next_id += 1;
         format!("{hint}__{}", self.next_id)
@@ -70,6 +97,48 @@ impl GraphBuilder {
             ..Default::default()
         });
         name
+    }
+
+    /// A weight matrix or kernel, stored as the builder's [`WeightStorage`] says; `out_axis` is
+    /// its output-channel axis (int8 keeps one scale per output channel). The returned value is
+    /// float32 in every case.
+    pub fn weight(&mut self, hint: &str, shape: &[usize], data: &[f32], out_axis: usize) -> String {
+        match self.storage {
+            WeightStorage::F32 => self.constant(hint, shape, data),
+            WeightStorage::F16 => {
+                let name = self.fresh(&format!("{hint}.f16"));
+                self.initializers.push(TensorProto {
+                    name: name.clone(),
+                    dims: shape.iter().map(|&d| d as i64).collect(),
+                    data_type: DataType::Float16 as i32,
+                    raw_data: data.iter().flat_map(|v| f16::from_f32(*v).to_le_bytes()).collect(),
+                    ..Default::default()
+                });
+                self.op("Cast", &[&name], vec![attr_int("to", DataType::Float as i64)])
+            }
+            WeightStorage::Int8 => {
+                let (q, scales) = quantize_int8(shape, data, out_axis);
+                let name = self.fresh(&format!("{hint}.int8"));
+                self.initializers.push(TensorProto {
+                    name: name.clone(),
+                    dims: shape.iter().map(|&d| d as i64).collect(),
+                    data_type: DataType::Int8 as i32,
+                    raw_data: q.iter().map(|&v| v as u8).collect(),
+                    ..Default::default()
+                });
+                let channels = shape[out_axis];
+                let scale = self.constant(&format!("{hint}.scale"), &[channels], &scales);
+                let zero = self.fresh(&format!("{hint}.zero_point"));
+                self.initializers.push(TensorProto {
+                    name: zero.clone(),
+                    dims: vec![channels as i64],
+                    data_type: DataType::Int8 as i32,
+                    raw_data: vec![0; channels],
+                    ..Default::default()
+                });
+                self.op("DequantizeLinear", &[&name, &scale, &zero], vec![attr_int("axis", out_axis as i64)])
+            }
+        }
     }
 
     fn constant_i64(&mut self, hint: &str, data: &[i64]) -> String {
@@ -183,6 +252,10 @@ impl GraphBuilder {
         )
     }
 
+    pub fn concat(&mut self, inputs: &[&str], axis: i64) -> String {
+        self.op("Concat", inputs, vec![attr_int("axis", axis)])
+    }
+
     /// LayerNormalization over the last axis (opset 17).
     pub fn layer_norm(&mut self, x: &str, scale: &str, bias: &str, eps: f32) -> String {
         self.op(
@@ -205,6 +278,73 @@ impl GraphBuilder {
             input: inputs,
             output: outputs,
             ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stored_constants::evaluate_constant_nodes;
+
+    /// A graph that reads one value (so nothing is a graph output), after load-time evaluation.
+    fn evaluated(mut g: GraphBuilder, value: &str) -> GraphProto {
+        g.op_into("Identity", &[value], vec![], "out");
+        let mut graph = g.into_graph("t", vec![], vec![value_info("out", &[])]);
+        evaluate_constant_nodes(&mut graph).unwrap();
+        graph
+    }
+
+    fn float_initializer(graph: &GraphProto, name: &str) -> (Vec<i64>, Vec<f32>) {
+        let t = graph.initializer.iter().find(|t| t.name == name).expect("evaluated initializer");
+        assert_eq!(t.data_type, DataType::Float as i32);
+        let data = t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        (t.dims.clone(), data)
+    }
+
+    /// Values spread over several magnitudes, one channel all zero.
+    fn kernel(shape: &[usize]) -> Vec<f32> {
+        let n: usize = shape.iter().product();
+        (0..n)
+            .map(|i| if i < 9 { 0.0 } else { ((i * 7919) % 2001) as f32 / 1000.0 - 1.0 } * (1 + i % 5) as f32)
+            .collect()
+    }
+
+    #[test]
+    fn int8_weights_come_back_within_half_a_step_of_each_output_channel() {
+        for (shape, axis) in [(vec![4usize, 1, 3, 3], 0usize), (vec![6, 5], 1)] {
+            let data = kernel(&shape);
+            let mut g = GraphBuilder::new(WeightStorage::Int8);
+            let w = g.weight("w", &shape, &data, axis);
+            let graph = evaluated(g, &w);
+            let (dims, back) = float_initializer(&graph, &w);
+            assert_eq!(dims, shape.iter().map(|&d| d as i64).collect::<Vec<_>>());
+            let (_, scales) = quantize_int8(&shape, &data, axis);
+            let inner: usize = shape[axis + 1..].iter().product();
+            for (i, (a, b)) in data.iter().zip(&back).enumerate() {
+                let scale = scales[(i / inner) % shape[axis]];
+                assert!((a - b).abs() <= scale / 2.0 + 1e-7, "{shape:?} element {i}: {a} came back as {b}");
+            }
+            // The all-zero first channel (axis 0 case) stays exactly zero.
+            if axis == 0 {
+                assert!(back[..9].iter().all(|&v| v == 0.0));
+            }
+            // Only the float32 result and nothing of its stored form is left for tract.
+            assert!(graph.node.iter().all(|n| n.op_type == "Identity"));
+            assert_eq!(graph.initializer.len(), 1);
+        }
+    }
+
+    #[test]
+    fn f16_weights_come_back_rounded_to_half_precision() {
+        let shape = [3usize, 8];
+        let data = kernel(&shape);
+        let mut g = GraphBuilder::new(WeightStorage::F16);
+        let w = g.weight("w", &shape, &data, 0);
+        let (_, back) = float_initializer(&evaluated(g, &w), &w);
+        for (a, b) in data.iter().zip(&back) {
+            assert_eq!(*b, f16::from_f32(*a).to_f32());
+            assert!((a - b).abs() <= a.abs() / 1024.0);
         }
     }
 }

@@ -27,6 +27,12 @@ impl Head<'_> {
         Ok(self.g.constant(key, &t.shape, &t.data))
     }
 
+    /// A ConvTranspose kernel, (in, out, kh, kw): its output channels are axis 1.
+    fn conv_transpose_weight(&mut self, key: &str) -> Result<String> {
+        let t = self.w.get(key)?;
+        Ok(self.g.weight(key, &t.shape, &t.data, 1))
+    }
+
     /// `x @ W^T + b` for a torch Linear `prefix` on rank-2 `x`.
     fn linear(&mut self, prefix: &str, x: &str) -> Result<String> {
         let w = self.w.get(&format!("{prefix}.weight"))?;
@@ -37,7 +43,7 @@ impl Head<'_> {
                 wt[i * out + o] = w.data[o * inp + i];
             }
         }
-        let wt = self.g.constant(&format!("{prefix}.wT"), &[inp, out], &wt);
+        let wt = self.g.weight(&format!("{prefix}.wT"), &[inp, out], &wt, 1);
         let b = self.constant_of(&format!("{prefix}.bias"))?;
         let y = self.g.matmul(x, &wt);
         Ok(self.g.add(&y, &b))
@@ -155,6 +161,28 @@ fn projections<'w>(w: &'w Weights, prefix: &str) -> Result<[(&'w [f32], &'w [f32
     Ok([get("q_proj")?, get("k_proj")?, get("v_proj")?, get("out_proj")?])
 }
 
+/// The (N, 256) positional encoding as a small constant subgraph rather than N x 256 stored
+/// floats (16 MB at R = 512): phases = grid @ G, with the grid's cell centres in [-1, 1] already
+/// multiplied by 2 pi, then [sin, cos]. The runtime evaluates it once at load
+/// (`stored_constants`); other runtimes fold it as any constant subgraph.
+fn positional_encoding(g: &mut GraphBuilder, w: &Weights, side: usize) -> Result<String> {
+    let gaussian = w.get("pe_layer.positional_encoding_gaussian_matrix")?;
+    let two_pi = 2.0 * std::f32::consts::PI;
+    let centre = |i: usize| two_pi * (2.0 * ((i as f32 + 0.5) / side as f32) - 1.0);
+    let mut grid = Vec::with_capacity(side * side * 2);
+    for row in 0..side {
+        for col in 0..side {
+            grid.extend([centre(col), centre(row)]);
+        }
+    }
+    let grid = g.constant("pe_grid", &[side * side, 2], &grid);
+    let gaussian = g.constant("pe_gaussian", &gaussian.shape, &gaussian.data);
+    let phases = g.matmul(&grid, &gaussian);
+    let sin = g.op("Sin", &[&phases], vec![]);
+    let cos = g.op("Cos", &[&phases], vec![]);
+    Ok(g.concat(&[&sin, &cos], 1))
+}
+
 /// Emits the head on the four taps; the output (1, num_classes, R, R) is named `output`.
 pub fn segface_head(
     g: &mut GraphBuilder,
@@ -172,7 +200,7 @@ pub fn segface_head(
     let mut fused: Option<String> = None;
     for (i, tap) in taps.iter().enumerate() {
         let (weight, bias, in_ch) = fused_projection(w, i)?;
-        let wc = head.g.constant(&format!("fuse{i}.w"), &[EMBED_DIM, in_ch, 1, 1], &weight);
+        let wc = head.g.weight(&format!("fuse{i}.w"), &[EMBED_DIM, in_ch, 1, 1], &weight, 0);
         let bc = head.g.constant(&format!("fuse{i}.b"), &[EMBED_DIM], &bias);
         let mut y = head.g.conv(tap, &wc, &bc, 1, 1, 1);
         let size = resolution >> (2 + i);
@@ -199,9 +227,7 @@ pub fn segface_head(
     // Image tokens K (N, 256), row-major over the grid, and their positional encoding P.
     let k = head.g.reshape(&fused, &[EMBED_DIM, tokens]);
     let mut keys = head.g.transpose(&k, &[1, 0]);
-    let pe =
-        constants::positional_encoding(&w.get("pe_layer.positional_encoding_gaussian_matrix")?.data, h0, h0);
-    let pe = head.g.constant("image_pe", &[tokens, EMBED_DIM], &pe.data);
+    let pe = positional_encoding(head.g, w, h0)?;
 
     let t0 = class_tokens(w, num_classes)?;
     let t0_name = head.g.constant("class_tokens", &[num_classes, EMBED_DIM], &t0.data);
@@ -258,12 +284,12 @@ pub fn segface_head(
     let map = head.g.transpose(&keys, &[1, 0]);
     let map = head.g.reshape(&map, &[1, EMBED_DIM, h0, h0]);
     let u = "face_decoder.output_upscaling";
-    let wt = head.constant_of(&format!("{u}.0.weight"))?;
+    let wt = head.conv_transpose_weight(&format!("{u}.0.weight"))?;
     let bt = head.constant_of(&format!("{u}.0.bias"))?;
     let x = head.g.conv_transpose_2x2(&map, &wt, &bt);
     let x = head.layer_norm_2d(&format!("{u}.1"), &x, up0)?;
     let x = head.gelu(&x);
-    let wt = head.constant_of(&format!("{u}.3.weight"))?;
+    let wt = head.conv_transpose_weight(&format!("{u}.3.weight"))?;
     let bt = head.constant_of(&format!("{u}.3.bias"))?;
     let x = head.g.conv_transpose_2x2(&x, &wt, &bt);
     let upscaled = head.gelu(&x);
@@ -281,4 +307,38 @@ pub fn segface_head(
     let reshaped = head.g.reshape(&logits, &shape);
     head.g.op_into("Identity", &[&reshaped], vec![], output);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::PE_FREQUENCIES;
+    use crate::export::graph::value_info;
+    use crate::export::WeightStorage;
+    use crate::weights::WeightTensor;
+
+    #[test]
+    fn positional_encoding_subgraph_evaluates_to_the_formula() {
+        // Frequencies of the size randn gives (the real matrix is a standard normal sample).
+        let gaussian: Vec<f32> =
+            (0..2 * PE_FREQUENCIES).map(|i| ((i * 37 % 101) as f32 / 101.0 - 0.5) * 5.0).collect();
+        let mut w = Weights::default();
+        w.insert(
+            "pe_layer.positional_encoding_gaussian_matrix",
+            WeightTensor::new(vec![2, PE_FREQUENCIES], gaussian.clone()).unwrap(),
+        );
+        let side = 24;
+        let mut g = GraphBuilder::new(WeightStorage::F32);
+        let pe = positional_encoding(&mut g, &w, side).unwrap();
+        g.op_into("Identity", &[&pe], vec![], "out");
+        let mut graph = g.into_graph("pe", vec![], vec![value_info("out", &[side * side, EMBED_DIM])]);
+        assert_eq!(crate::stored_constants::evaluate_constant_nodes(&mut graph).unwrap(), 4);
+        let t = graph.initializer.iter().find(|t| t.name == pe).unwrap();
+        assert_eq!(t.dims, vec![(side * side) as i64, EMBED_DIM as i64]);
+        let ours: Vec<f32> =
+            t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let expected = constants::positional_encoding(&gaussian, side, side);
+        let diff = ours.iter().zip(&expected.data).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(diff < 2e-5, "positional encoding differs by {diff}");
+    }
 }

@@ -26,6 +26,44 @@ pub const VARIANT: &str = "segface-mobilenetv3-large";
 const OPSET: i64 = 17;
 const IR_VERSION: i64 = 8;
 
+/// How the weight matrices and convolution kernels are stored in the file. The runtime turns
+/// every form back into float32 at load (see `stored_constants`), so all three run at the same
+/// speed; the smaller forms trade a little accuracy for a smaller download. Biases, norms, class
+/// tokens and the exact resampling matrices always stay float32.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WeightStorage {
+    /// Float32: the weights exactly as converted.
+    #[default]
+    F32,
+    /// IEEE half precision, widened by a standard `Cast` (about half the size).
+    F16,
+    /// Symmetric int8 with one scale per output channel, widened by a standard
+    /// `DequantizeLinear` (about a quarter of the size).
+    Int8,
+}
+
+impl WeightStorage {
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightStorage::F32 => "f32",
+            WeightStorage::F16 => "f16",
+            WeightStorage::Int8 => "int8",
+        }
+    }
+}
+
+impl std::str::FromStr for WeightStorage {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(WeightStorage::F32),
+            "f16" => Ok(WeightStorage::F16),
+            "int8" => Ok(WeightStorage::Int8),
+            other => Err(Error::invalid_argument(format!("weight storage `{other}`: use f32, f16 or int8"))),
+        }
+    }
+}
+
 /// What to export.
 #[derive(Clone, Debug)]
 pub struct ExportOptions {
@@ -33,6 +71,15 @@ pub struct ExportOptions {
     pub resolution: usize,
     /// SHA-256 (hex) of the checkpoint the weights came from, recorded in the metadata.
     pub source_sha256: Option<String>,
+    /// How weight matrices are stored.
+    pub weights: WeightStorage,
+}
+
+impl ExportOptions {
+    /// Float32 weights at resolution `resolution`, no recorded source.
+    pub fn new(resolution: usize) -> Self {
+        ExportOptions { resolution, source_sha256: None, weights: WeightStorage::F32 }
+    }
 }
 
 pub fn check_resolution(resolution: usize) -> Result<()> {
@@ -53,7 +100,7 @@ pub fn build_model(weights: &Weights, options: &ExportOptions) -> Result<ModelPr
     let r = options.resolution;
     check_resolution(r)?;
     weights.check_against(&arch::mobilenet_keys(CELEBA_NUM_CLASSES))?;
-    let mut g = graph::GraphBuilder::default();
+    let mut g = graph::GraphBuilder::new(options.weights);
     let taps = backbone::mobilenet_v3_taps(&mut g, weights, INPUT_NAME)?;
     head::segface_head(&mut g, weights, &taps, r, CELEBA_NUM_CLASSES, OUTPUT_NAME)?;
     let graph = g.into_graph(
@@ -69,6 +116,7 @@ pub fn build_model(weights: &Weights, options: &ExportOptions) -> Result<ModelPr
         (MetaKey::Resolution, r.to_string()),
         (MetaKey::Mean, floats(&IMAGENET_MEAN)),
         (MetaKey::Std, floats(&IMAGENET_STD)),
+        (MetaKey::WeightStorage, options.weights.name().to_string()),
     ];
     if let Some(sha) = &options.source_sha256 {
         props.push((MetaKey::SourceSha256, sha.clone()));

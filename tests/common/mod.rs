@@ -121,7 +121,7 @@ pub fn onnx_256() -> &'static [u8] {
     ONNX.get_or_init(|| {
         let weights = segface::checkpoint::read_torch_checkpoint(&checkpoint_path()).expect("checkpoint");
         let sha = segface::sha256_hex(&std::fs::read(checkpoint_path()).unwrap());
-        export_mobilenet(&weights, &ExportOptions { resolution: 256, source_sha256: Some(sha) })
+        export_mobilenet(&weights, &ExportOptions { source_sha256: Some(sha), ..ExportOptions::new(256) })
             .expect("export")
     })
 }

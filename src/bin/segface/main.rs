@@ -10,7 +10,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use segface::align::Landmarks;
 use segface::detect::FaceDetector;
-use segface::export::{export_mobilenet, ExportOptions};
+use segface::export::{export_mobilenet, ExportOptions, WeightStorage};
 use segface::frame::{Face, FaceBox, Frame};
 use segface::outputs::{ClassSet, ClassSetMask, Outputs, PlaneMut, SoftMasks};
 use segface::weights::Weights;
@@ -35,6 +35,10 @@ enum Command {
         /// Input resolution R (multiple of 32).
         #[arg(long, default_value_t = 512)]
         resolution: usize,
+        /// How to store the weights: f32 (exact), f16 (half the size) or int8 (per-channel
+        /// symmetric, a quarter). The runtime widens them to float32 at load: same speed.
+        #[arg(long, default_value = "f32")]
+        weights: WeightStorage,
     },
     /// Parse a face image into a label map (8-bit PNG, pixel value = class index).
     Parse {
@@ -141,6 +145,9 @@ enum Command {
         /// Install the converted model here instead of the default location.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// How to store the weights (f32, f16 or int8), as for `convert`.
+        #[arg(long, default_value = "f32")]
+        weights: WeightStorage,
     },
 }
 
@@ -152,7 +159,9 @@ static ALLOCATOR: alloc_stats::CountingAllocator = alloc_stats::CountingAllocato
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Convert { checkpoint, output, resolution } => convert_file(&checkpoint, &output, resolution),
+        Command::Convert { checkpoint, output, resolution, weights } => {
+            convert_file(&checkpoint, &output, resolution, weights)
+        }
         Command::Parse {
             image,
             model,
@@ -187,7 +196,9 @@ fn main() -> ExitCode {
             image.as_deref(),
             BenchExtras { detect, profile, threads },
         ),
-        Command::Fetch { name, url, sha256, output } => fetch_model(&name, url, sha256, output),
+        Command::Fetch { name, url, sha256, output, weights } => {
+            fetch_model(&name, url, sha256, output, weights)
+        }
         Command::Soak { model, resolution, iters, warmup } => {
             model_bytes(model.as_deref(), resolution).and_then(|(onnx, _)| soak::soak(onnx, iters, warmup))
         }
@@ -269,17 +280,20 @@ fn read_weights(path: &Path) -> Result<Weights, String> {
     }
 }
 
-fn convert_file(checkpoint: &Path, output: &Path, resolution: usize) -> CliResult {
+fn convert_file(checkpoint: &Path, output: &Path, resolution: usize, storage: WeightStorage) -> CliResult {
     let started = Instant::now();
     eprintln!("reading {}", checkpoint.display());
     let bytes = std::fs::read(checkpoint).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
     let source_sha256 = sha256_hex(&bytes);
     drop(bytes);
     let weights = read_weights(checkpoint)?;
-    eprintln!("exporting {} weights at resolution {resolution}", weights.len());
-    let onnx =
-        export_mobilenet(&weights, &ExportOptions { resolution, source_sha256: Some(source_sha256.clone()) })
-            .map_err(err)?;
+    eprintln!("exporting {} weights at resolution {resolution}, stored as {}", weights.len(), storage.name());
+    let options = ExportOptions {
+        source_sha256: Some(source_sha256.clone()),
+        weights: storage,
+        ..ExportOptions::new(resolution)
+    };
+    let onnx = export_mobilenet(&weights, &options).map_err(err)?;
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
@@ -454,6 +468,7 @@ fn info(path: &Path) -> CliResult {
     println!("std:          {:?}", info.std);
     println!("model sha256: {}", info.model_sha256);
     println!("source sha256: {}", info.source_sha256.as_deref().unwrap_or("(not recorded)"));
+    println!("weights:      stored as {} (float32 at run time)", info.weight_storage);
     println!("load time:    {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
     println!("classes ({}):", info.classes.len());
     for (i, name) in info.classes.iter().enumerate() {
@@ -492,8 +507,7 @@ fn model_bytes(model_path: Option<&Path>, resolution: usize) -> Result<(Vec<u8>,
         None => {
             let started = Instant::now();
             let weights = Weights::seeded(&arch::mobilenet_keys(arch::CELEBA_NUM_CLASSES), 1);
-            let onnx = export_mobilenet(&weights, &ExportOptions { resolution, source_sha256: None })
-                .map_err(err)?;
+            let onnx = export_mobilenet(&weights, &ExportOptions::new(resolution)).map_err(err)?;
             let source = format!(
                 "MobileNetV3 SegFace, seeded weights (exported in memory in {:.0} ms)",
                 started.elapsed().as_secs_f64() * 1e3
@@ -646,6 +660,7 @@ fn fetch_model(
     url: Option<String>,
     sha256: Option<String>,
     output: Option<PathBuf>,
+    storage: WeightStorage,
 ) -> CliResult {
     let entry = fetch::manifest_entry(name).map_err(err)?;
     let url = url.unwrap_or(entry.url.clone());
@@ -674,7 +689,7 @@ fn fetch_model(
         Some(_) => eprintln!("sha256 {digest} (matches the pinned hash)"),
         None => eprintln!("sha256 {digest} (no hash pinned in the manifest yet: record this one)"),
     }
-    convert_file(&checkpoint, &output, entry.resolution)?;
+    convert_file(&checkpoint, &output, entry.resolution, storage)?;
     let _ = std::fs::remove_file(&checkpoint);
     println!("installed {}", output.display());
     Ok(())
