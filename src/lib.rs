@@ -13,6 +13,8 @@ pub mod checkpoint;
 #[cfg(feature = "convert")]
 pub mod checkpoint_screen;
 pub mod classes;
+#[cfg(feature = "eval")]
+pub mod datasets;
 pub mod detect;
 mod error;
 pub mod export;
@@ -24,6 +26,8 @@ pub mod image_view;
 #[cfg(feature = "jni")]
 mod jni;
 pub mod metadata;
+#[cfg(feature = "eval")]
+pub mod metrics;
 mod model;
 mod model_screen;
 pub mod outputs;

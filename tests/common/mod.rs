@@ -24,6 +24,7 @@ pub fn library_features() -> Vec<&'static str> {
     for (enabled, name) in [
         (cfg!(feature = "convert"), "convert"),
         (cfg!(feature = "fetch"), "fetch"),
+        (cfg!(feature = "eval"), "eval"),
         (cfg!(feature = "cli"), "cli"),
     ] {
         if enabled {

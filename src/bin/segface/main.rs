@@ -1,6 +1,7 @@
 //! The `segface` command: convert checkpoints, parse images, describe models, benchmark, fetch.
 
 mod alloc_stats;
+mod eval;
 mod soak;
 
 use std::path::{Path, PathBuf};
@@ -91,6 +92,39 @@ enum Command {
         /// Lowest detection score kept.
         #[arg(long, default_value_t = 0.7, requires = "detect")]
         min_score: f32,
+    },
+    /// Score a model, or saved predictions, on a dataset split with the reference's metrics
+    /// (per-class F1 and IoU from pixel counts summed over the split, mean F1 without background,
+    /// mean IoU with it), at the model's resolution.
+    Eval {
+        /// celebamask-hq, lapa or helen.
+        #[arg(long)]
+        dataset: segface::datasets::DatasetKind,
+        /// The dataset folder: the one holding CelebA-HQ-img (CelebAMask-HQ), LaPa's `LaPa`
+        /// folder or Helen's `helen` folder.
+        #[arg(long)]
+        root: PathBuf,
+        /// train, val or test (Helen's val is its test split).
+        #[arg(long, default_value = "test")]
+        split: segface::datasets::Split,
+        /// ONNX model to run on every image.
+        #[arg(short, long, required_unless_present = "predictions", conflicts_with = "predictions")]
+        model: Option<PathBuf>,
+        /// Score label PNGs `<id>.png` from this folder instead of running a model.
+        #[arg(long, requires = "resolution")]
+        predictions: Option<PathBuf>,
+        /// With --predictions: the resolution R to score at.
+        #[arg(long)]
+        resolution: Option<usize>,
+        /// Score only the first N samples of the split.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Write every score and the confusion matrix as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Also write each prediction as `<id>.png` (R x R) into this folder.
+        #[arg(long)]
+        save_predictions: Option<PathBuf>,
     },
     /// Describe a model: classes, resolution, normalisation, variant, hashes.
     Info { model: PathBuf },
@@ -189,6 +223,24 @@ fn main() -> ExitCode {
             parse(&image, model, &output, overlay.as_deref(), json, faces, extra)
         }
         Command::Info { model } => info(&model),
+        Command::Eval {
+            dataset,
+            root,
+            split,
+            model,
+            predictions,
+            resolution,
+            limit,
+            json,
+            save_predictions,
+        } => {
+            let predictor = match (model, predictions, resolution) {
+                (Some(model), _, _) => eval::Predictor::Model(model),
+                (None, Some(folder), Some(r)) => eval::Predictor::Folder(folder, r),
+                _ => unreachable!("clap requires a model or predictions with a resolution"),
+            };
+            eval::eval(eval::EvalArgs { dataset, root, split, predictor, limit, json, save_predictions })
+        }
         Command::Bench { model, resolution, iters, image, detect, profile, threads } => bench(
             model.as_deref(),
             resolution,
