@@ -37,6 +37,8 @@ pub mod profile;
 pub mod resize;
 mod session;
 mod stored_constants;
+#[cfg(feature = "training")]
+pub mod training;
 pub mod video;
 pub mod weights;
 

@@ -1,0 +1,16 @@
+//! The `training` feature: the full SegFace model in burn (CPU here, CUDA on a GPU machine) with
+//! the reference's weight names, so published checkpoints load for fine-tuning and trained
+//! weights leave through the same converter the runtime's models come from.
+
+pub mod decoder;
+pub mod layers;
+pub mod mobilenet;
+pub mod model;
+pub mod named;
+
+pub use model::SegFace;
+
+/// The CPU backend.
+pub type Cpu = burn::backend::Flex;
+/// The CPU backend with automatic differentiation.
+pub type CpuTrain = burn::backend::Autodiff<Cpu>;
