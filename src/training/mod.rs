@@ -4,6 +4,7 @@
 
 pub mod decoder;
 pub mod layers;
+pub mod loss;
 pub mod mobilenet;
 pub mod model;
 pub mod named;
