@@ -110,6 +110,39 @@ impl Weights {
         Ok(weights)
     }
 
+    /// Writes the weights as a float32 safetensors file under their key names (what `convert`
+    /// and `from_safetensors_bytes` read).
+    pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
+        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
+            .tensors
+            .iter()
+            .map(|(name, t)| {
+                (name.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape.clone())
+            })
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
+            .iter()
+            .map(|(name, data, shape)| {
+                let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data)
+                    .map_err(|e| Error::invalid_argument(format!("weight `{name}`: {e}")))?;
+                Ok((name.clone(), view))
+            })
+            .collect::<Result<_>>()?;
+        safetensors::tensor::serialize(views, None)
+            .map_err(|e| Error::invalid_argument(format!("cannot write safetensors: {e}")))
+    }
+
+    /// Renames keys starting with `from` to start with `to`, drops every other key.
+    pub fn rerooted(&self, from: &str, to: &str) -> Weights {
+        let mut out = Weights::default();
+        for (name, t) in &self.tensors {
+            if let Some(rest) = name.strip_prefix(from) {
+                out.insert(format!("{to}{rest}"), t.clone());
+            }
+        }
+        out
+    }
+
     pub fn from_safetensors_file(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
         Self::from_safetensors_bytes(&bytes)

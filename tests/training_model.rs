@@ -91,3 +91,17 @@ fn weights_save_back_exactly_and_wrong_checkpoints_are_refused() {
     let err = model.load_weights(&wrong, &device).unwrap_err();
     assert!(err.message().contains(key), "{err}");
 }
+
+#[test]
+fn predict_labels_an_image_as_the_runtime_parses_it() {
+    let img = astronaut_rgb();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let ours =
+        segface::training::predict::predict_image(&loaded(), img.as_raw(), w, h, 256, &Default::default())
+            .unwrap();
+    let view = segface::ImageView::rgb(img.as_raw(), img.width(), img.height()).unwrap();
+    let runtime = model_256().session().unwrap().parse(&view).unwrap();
+    let agree = agreement(&ours, &runtime.labels);
+    println!("training model vs runtime, astronaut at its own size: {:.4} % equal", 100.0 * agree);
+    assert!(agree >= 0.9999, "agreement {agree}");
+}

@@ -195,7 +195,8 @@ impl<B: Backend> SegFaceHead<B> {
             }
         }
         let grid = Tensor::<B, 2>::from_data(TensorData::new(grid, [side * side, 2]), device);
-        let gaussian = self.pe_gaussian.value().to_device(device);
+        // A buffer, not a parameter: detached, or burn's optimiser would move it with the rest.
+        let gaussian = self.pe_gaussian.value().to_device(device).detach();
         let phases = grid.matmul(gaussian) * (2.0 * std::f64::consts::PI);
         Tensor::cat(vec![phases.clone().sin(), phases.cos()], 1).unsqueeze::<3>()
     }

@@ -12,7 +12,8 @@ pub const DICE_EPS: f64 = 1e-5;
 
 /// (B, C, H, W) one-hot float targets from (B, H, W) class indices.
 pub fn one_hot<B: Backend>(labels: Tensor<B, 3, Int>, classes: usize) -> Tensor<B, 4> {
-    let planes: Vec<Tensor<B, 3>> = (0..classes).map(|c| labels.clone().equal_elem(c as i64).float()).collect();
+    let planes: Vec<Tensor<B, 3>> =
+        (0..classes).map(|c| labels.clone().equal_elem(c as i64).float()).collect();
     Tensor::stack(planes, 1)
 }
 
@@ -79,7 +80,8 @@ mod tests {
             }
         }
         let dice: f64 =
-            (0..c).map(|k| 1.0 - (2.0 * overlap[k] + DICE_EPS) / (p2[k] + g2[k] + DICE_EPS)).sum::<f64>() / c as f64;
+            (0..c).map(|k| 1.0 - (2.0 * overlap[k] + DICE_EPS) / (p2[k] + g2[k] + DICE_EPS)).sum::<f64>()
+                / c as f64;
         0.5 * ce / (b * h * w) as f64 + 0.5 * dice
     }
 
@@ -101,8 +103,10 @@ mod tests {
     fn gradients_match_finite_differences() {
         let device = Default::default();
         let data = logits_data();
-        let logits = Tensor::<CpuTrain, 4>::from_data(TensorData::new(data.clone(), SHAPE), &device).require_grad();
-        let labels = Tensor::<CpuTrain, 3, Int>::from_data(TensorData::new(labels_data(), [2, 2, 3]), &device);
+        let logits =
+            Tensor::<CpuTrain, 4>::from_data(TensorData::new(data.clone(), SHAPE), &device).require_grad();
+        let labels =
+            Tensor::<CpuTrain, 3, Int>::from_data(TensorData::new(labels_data(), [2, 2, 3]), &device);
         let grads = segface_loss(logits.clone(), labels).backward();
         let analytic = logits.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
         let h = 1e-3;
@@ -110,9 +114,13 @@ mod tests {
             let (mut up, mut down) = (data.clone(), data.clone());
             up[i] += h;
             down[i] -= h;
-            let numeric = (reference(&up, &labels_data()) - reference(&down, &labels_data())) / (2.0 * h as f64);
+            let numeric =
+                (reference(&up, &labels_data()) - reference(&down, &labels_data())) / (2.0 * h as f64);
             let a = analytic[i] as f64;
-            assert!((a - numeric).abs() <= 1e-4 + 1e-3 * numeric.abs(), "logit {i}: autodiff {a}, numeric {numeric}");
+            assert!(
+                (a - numeric).abs() <= 1e-4 + 1e-3 * numeric.abs(),
+                "logit {i}: autodiff {a}, numeric {numeric}"
+            );
         }
     }
 }

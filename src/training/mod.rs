@@ -2,12 +2,17 @@
 //! the reference's weight names, so published checkpoints load for fine-tuning and trained
 //! weights leave through the same converter the runtime's models come from.
 
+pub mod data;
 pub mod decoder;
 pub mod layers;
 pub mod loss;
 pub mod mobilenet;
 pub mod model;
 pub mod named;
+mod plot;
+pub mod predict;
+pub mod synthetic;
+pub mod train;
 
 pub use model::SegFace;
 

@@ -36,6 +36,22 @@ impl<B: Backend> SegFace<B> {
         self.head.tokens.len()
     }
 
+    /// Sets the momentum of every BatchNorm's running statistics (the reference's 0.01 suits
+    /// long runs; short ones need a faster average for evaluation to see the trained network).
+    pub fn with_batch_norm_momentum(mut self, momentum: f64) -> Self {
+        let convs = std::iter::once(&mut self.backbone.stem).chain(std::iter::once(&mut self.backbone.last));
+        let blocks = self.backbone.blocks.iter_mut().flat_map(|b| {
+            b.expand
+                .iter_mut()
+                .chain(std::iter::once(&mut b.depthwise))
+                .chain(std::iter::once(&mut b.project))
+        });
+        for conv in convs.chain(blocks) {
+            conv.bn.momentum = momentum;
+        }
+        self
+    }
+
     /// Trained parameter values (PyTorch's `parameters()`; burn's `num_params` also counts the
     /// BatchNorm statistics and the PE matrix).
     pub fn num_trained_params(&self) -> usize {
@@ -68,6 +84,22 @@ impl<B: Backend> SegFace<B> {
             )));
         }
         Ok(())
+    }
+}
+
+impl<B: Backend> SegFace<B> {
+    /// Sets the backbone from torchvision ImageNet weights (`mobilenet_v3_large-*.pth`, keys
+    /// `features.*`; the classifier is ignored), the reference's pretraining.
+    pub fn load_imagenet_backbone(&mut self, imagenet: &Weights, device: &B::Device) -> Result<()> {
+        let backbone = imagenet.rerooted("features.", "backbone.");
+        let expected: Vec<_> = arch::mobilenet_keys(self.num_classes())
+            .into_iter()
+            .filter(|k| k.name.starts_with("backbone."))
+            .collect();
+        backbone.check_against(&expected)?;
+        let mut assign = Assign::<B> { weights: &backbone, device: device.clone(), error: None, assigned: 0 };
+        self.backbone.visit_named("backbone", &mut assign);
+        assign.error.map_or(Ok(()), Err)
     }
 }
 

@@ -25,6 +25,7 @@ pub fn library_features() -> Vec<&'static str> {
         (cfg!(feature = "convert"), "convert"),
         (cfg!(feature = "fetch"), "fetch"),
         (cfg!(feature = "eval"), "eval"),
+        (cfg!(feature = "training"), "training"),
         (cfg!(feature = "cli"), "cli"),
     ] {
         if enabled {

@@ -3,6 +3,8 @@
 mod alloc_stats;
 mod eval;
 mod soak;
+#[cfg(feature = "training")]
+mod train;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -126,6 +128,13 @@ enum Command {
         #[arg(long)]
         save_predictions: Option<PathBuf>,
     },
+    /// Train or fine-tune SegFace (the `training` feature): AdamW, MultiStepLR, 0.5 CE + 0.5
+    /// Dice, validation with the reference's metrics, resumable checkpoints.
+    #[cfg(feature = "training")]
+    Train(train::TrainArgs),
+    /// Label an image with the training model (any checkpoint), in the runtime's encoding.
+    #[cfg(feature = "training")]
+    Predict(train::PredictArgs),
     /// Describe a model: classes, resolution, normalisation, variant, hashes.
     Info { model: PathBuf },
     /// Measure load time, latency, FPS and peak memory.
@@ -223,6 +232,10 @@ fn main() -> ExitCode {
             parse(&image, model, &output, overlay.as_deref(), json, faces, extra)
         }
         Command::Info { model } => info(&model),
+        #[cfg(feature = "training")]
+        Command::Train(args) => train::train_command(args),
+        #[cfg(feature = "training")]
+        Command::Predict(args) => train::predict_command(args),
         Command::Eval {
             dataset,
             root,

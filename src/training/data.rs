@@ -1,0 +1,61 @@
+//! What the training loop reads: any source of (R x R image, R x R labels) pairs, turned into
+//! normalised batches on the training device.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use crate::datasets::{Dataset, Prepared};
+use crate::error::Result;
+use crate::preprocess::{normalize_into, IMAGENET_MEAN, IMAGENET_STD};
+
+/// Samples for training or validation.
+pub trait Samples: Sync {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Sample `index` at `resolution`.
+    fn get(&self, index: usize, resolution: usize) -> Result<Prepared>;
+}
+
+impl Samples for Dataset {
+    fn len(&self) -> usize {
+        self.samples().len()
+    }
+    fn get(&self, index: usize, resolution: usize) -> Result<Prepared> {
+        self.prepare(&self.samples()[index], resolution)
+    }
+}
+
+/// The first `limit` samples of another source.
+pub struct Limited<'a, S: Samples + ?Sized>(pub &'a S, pub usize);
+
+impl<S: Samples + ?Sized> Samples for Limited<'_, S> {
+    fn len(&self) -> usize {
+        self.0.len().min(self.1)
+    }
+    fn get(&self, index: usize, resolution: usize) -> Result<Prepared> {
+        self.0.get(index, resolution)
+    }
+}
+
+/// A batch: (B, 3, R, R) ImageNet-normalised images, (B, R, R) labels.
+pub struct Batch<B: Backend> {
+    pub images: Tensor<B, 4>,
+    pub labels: Tensor<B, 3, Int>,
+}
+
+pub fn batch<B: Backend>(samples: &[Prepared], resolution: usize, device: &B::Device) -> Batch<B> {
+    let plane = resolution * resolution;
+    let mut images = vec![0f32; samples.len() * 3 * plane];
+    let mut labels = Vec::with_capacity(samples.len() * plane);
+    for (sample, out) in samples.iter().zip(images.chunks_exact_mut(3 * plane)) {
+        normalize_into(&sample.rgb, &IMAGENET_MEAN, &IMAGENET_STD, out);
+        labels.extend(sample.labels.iter().map(|&l| l as i64));
+    }
+    let n = samples.len();
+    Batch {
+        images: Tensor::from_data(TensorData::new(images, [n, 3, resolution, resolution]), device),
+        labels: Tensor::from_data(TensorData::new(labels, [n, resolution, resolution]), device),
+    }
+}

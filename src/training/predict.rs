@@ -1,0 +1,59 @@
+//! The training model run on any image the way the runtime parses it: the whole image resized to
+//! R x R with the same PIL-exact bicubic, ImageNet normalisation, and the logits resampled
+//! bilinearly to the image's size before the argmax. So a checkpoint's labels can be compared
+//! pixel for pixel with the edge runtime's.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+
+use super::model::SegFace;
+use crate::error::{Error, Result};
+use crate::postprocess::{LabelsMut, Logits, Postprocessor};
+use crate::preprocess::{normalize_into, IMAGENET_MEAN, IMAGENET_STD};
+use crate::resize::BicubicResizer;
+use crate::weights::Weights;
+
+/// Classes of a SegFace state dict: the number of class tokens it holds.
+pub fn class_count(weights: &Weights) -> usize {
+    weights.names().filter(|n| n.starts_with("face_decoder.") && n.ends_with("_token.weight")).count()
+}
+
+/// A model built for `weights` (MobileNetV3 backbone) and loaded with them.
+pub fn mobilenet_from_weights<B: Backend>(weights: &Weights, device: &B::Device) -> Result<SegFace<B>> {
+    let classes = class_count(weights);
+    if classes == 0 {
+        return Err(Error::invalid_model("the weights hold no class tokens: not a SegFace state dict"));
+    }
+    let mut model = SegFace::mobilenet(classes, device);
+    model.load_weights(weights, device)?;
+    Ok(model)
+}
+
+/// Labels of a packed RGB8 image (`width x height`), at the image's size.
+pub fn predict_image<B: Backend>(
+    model: &SegFace<B>,
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    resolution: usize,
+    device: &B::Device,
+) -> Result<Vec<u8>> {
+    if width == 0 || height == 0 || rgb.len() != width * height * 3 {
+        return Err(Error::invalid_argument(format!(
+            "{} bytes is not a {width} x {height} RGB image",
+            rgb.len()
+        )));
+    }
+    let mut resized = Vec::new();
+    BicubicResizer::default().resize_rgb(rgb, width, height, &mut resized, resolution, resolution);
+    let mut input = vec![0f32; 3 * resolution * resolution];
+    normalize_into(&resized, &IMAGENET_MEAN, &IMAGENET_STD, &mut input);
+    let images = Tensor::<B, 4>::from_data(TensorData::new(input, [1, 3, resolution, resolution]), device);
+    let logits = model.forward(images).into_data().convert::<f32>().to_vec::<f32>().expect("float logits");
+    let mut labels = vec![0u8; width * height];
+    Postprocessor::default().labels_from_logits(
+        Logits { data: &logits, classes: model.num_classes(), size: resolution },
+        LabelsMut { data: &mut labels, width, height, stride: width },
+    );
+    Ok(labels)
+}
