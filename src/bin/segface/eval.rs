@@ -67,7 +67,7 @@ pub fn eval(args: EvalArgs) -> CliResult {
                     "{} predicts {} classes, {} has {}",
                     path.display(),
                     model.info().classes.len(),
-                    dataset.split.name(),
+                    dataset_name(args.dataset),
                     classes.len()
                 ));
             }

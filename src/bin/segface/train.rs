@@ -1,7 +1,7 @@
 //! `segface train` and `segface predict` (the `training` feature): the full model in burn, on
 //! the CPU or, built with the `cuda` feature, an NVIDIA GPU.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::{Args, ValueEnum};
@@ -11,9 +11,8 @@ use segface::training::predict::{mobilenet_from_weights, predict_image};
 use segface::training::synthetic::SyntheticFaces;
 use segface::training::train::{train, TrainOptions};
 use segface::training::SegFace;
-use segface::weights::Weights;
 
-use crate::{err, CliResult};
+use crate::{err, read_weights, CliResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Backbone {
@@ -122,15 +121,6 @@ pub struct PredictArgs {
     output: PathBuf,
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     device: Device,
-}
-
-fn read_weights(path: &Path) -> Result<Weights, String> {
-    let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
-    if is_safetensors {
-        Weights::from_safetensors_file(path).map_err(err)
-    } else {
-        segface::checkpoint::read_torch_checkpoint(path).map_err(err)
-    }
 }
 
 /// The training samples and the validation samples.
