@@ -17,6 +17,7 @@ use tract_onnx::pb::{tensor_proto::DataType, GraphProto, NodeProto, TensorProto}
 use tract_onnx::prelude::f16;
 
 use crate::error::{Error, Result};
+use crate::export::graph::float_tensor;
 use crate::model_screen::MAX_TENSOR_BYTES;
 
 /// An initializer's values, widened for arithmetic.
@@ -72,16 +73,6 @@ fn read(t: &TensorProto) -> Option<Stored> {
         Values::I8(v) | Values::U8(v) => v.len(),
     };
     (count == dims.iter().product::<usize>()).then_some(Stored { dims, values })
-}
-
-fn float_tensor(name: &str, dims: &[usize], data: &[f32]) -> TensorProto {
-    TensorProto {
-        name: name.to_string(),
-        dims: dims.iter().map(|&d| d as i64).collect(),
-        data_type: DataType::Float as i32,
-        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ..Default::default()
-    }
 }
 
 fn within_budget(node: &NodeProto, elements: usize) -> Result<()> {

@@ -413,7 +413,7 @@ fn eval_of_the_ground_truth_itself_scores_one_and_helen_reports_its_groups() {
     ]);
     assert!(!refused.status.success());
     assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("label 12"),
+        String::from_utf8_lossy(&refused.stderr).contains("p.png: label value 12"),
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );

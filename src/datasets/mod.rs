@@ -149,8 +149,8 @@ pub(crate) fn open_image(path: &Path) -> Result<image::DynamicImage> {
     reader.decode().map_err(|e| Error::new(ErrorKind::InvalidImage, format!("{}: {e}", path.display())))
 }
 
-/// A grey label PNG whose values must be below `classes`.
-pub(crate) fn read_label_png(path: &Path, classes: usize) -> Result<Labels> {
+/// A grey label PNG whose values must be below `classes`; an error names the file.
+pub fn read_label_png(path: &Path, classes: usize) -> Result<Labels> {
     let grey = open_image(path)?.to_luma8();
     let (width, height) = (grey.width() as usize, grey.height() as usize);
     let labels = grey.into_raw();

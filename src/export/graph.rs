@@ -38,6 +38,18 @@ pub fn value_info(name: &str, shape: &[usize]) -> ValueInfoProto {
     }
 }
 
+/// A float32 tensor stored as raw little-endian bytes (also what the runtime's load-time
+/// evaluation writes back, `stored_constants`).
+pub(crate) fn float_tensor(name: &str, shape: &[usize], data: &[f32]) -> TensorProto {
+    TensorProto {
+        name: name.to_string(),
+        dims: shape.iter().map(|&d| d as i64).collect(),
+        data_type: DataType::Float as i32,
+        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
 fn attr_ints(name: &str, values: &[i64]) -> AttributeProto {
     AttributeProto {
         name: name.into(),
@@ -89,13 +101,7 @@ impl GraphBuilder {
     pub fn constant(&mut self, hint: &str, shape: &[usize], data: &[f32]) -> String {
         debug_assert_eq!(shape.iter().product::<usize>(), data.len(), "{hint}");
         let name = self.fresh(hint);
-        self.initializers.push(TensorProto {
-            name: name.clone(),
-            dims: shape.iter().map(|&d| d as i64).collect(),
-            data_type: DataType::Float as i32,
-            raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            ..Default::default()
-        });
+        self.initializers.push(float_tensor(&name, shape, data));
         name
     }
 

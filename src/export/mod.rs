@@ -4,7 +4,7 @@
 
 mod backbone;
 pub(crate) mod constants;
-mod graph;
+pub(crate) mod graph;
 mod head;
 
 use prost::Message;

@@ -1,7 +1,7 @@
 //! Drawn faces standing in for a dataset: an oval of skin with hair above, eyeglasses, a mouth,
-//! a neck and clothes, on a background, each shape with its own colour and a little texture, placed and sized
-//! differently per sample. Labels use the CelebAMask-HQ classes. For tests that prove the loop
-//! learns, and for timing training on any machine with no dataset.
+//! a neck and clothes, on a background, each shape with its own colour and a little texture,
+//! placed and sized differently per sample. Labels use the CelebAMask-HQ classes. For tests that
+//! prove the loop learns, and for timing training on any machine with no dataset.
 
 use crate::datasets::Prepared;
 use crate::error::Result;

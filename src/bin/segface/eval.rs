@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use segface::datasets::{resize_nearest, Dataset, DatasetKind, Labels, Split, HELEN_GROUPS};
+use segface::datasets::{read_label_png, resize_nearest, Dataset, DatasetKind, Split, HELEN_GROUPS};
 use segface::metrics::{ConfusionMatrix, Scores};
-use segface::{ImageView, Model};
+use segface::{ImageView, Model, Session};
 
 use crate::{err, CliResult};
 
@@ -38,16 +38,23 @@ fn save_grey(path: &Path, side: usize, data: &[u8]) -> CliResult {
 /// A saved prediction as an R x R label map (nearest-resized if saved at another size).
 fn read_prediction(folder: &Path, id: &str, resolution: usize, classes: usize) -> Result<Vec<u8>, String> {
     let path = folder.join(format!("{id}.png"));
-    let grey = image::open(&path).map_err(|e| format!("prediction {}: {e}", path.display()))?.to_luma8();
-    let (width, height) = (grey.width() as usize, grey.height() as usize);
-    let labels = Labels { width, height, labels: grey.into_raw() };
-    if let Some(bad) = labels.labels.iter().find(|&&v| v as usize >= classes) {
-        return Err(format!(
-            "prediction {}: label {bad} is not one of the {classes} classes",
-            path.display()
-        ));
+    let labels = read_label_png(&path, classes).map_err(|e| format!("prediction {e}"))?;
+    Ok(resize_nearest(&labels, [0, 0, labels.width, labels.height], resolution))
+}
+
+/// What labels each sample: the runtime on the prepared image, or a saved prediction.
+enum Labeller {
+    Runtime(Box<Session>),
+    Saved(PathBuf, usize),
+}
+
+impl Labeller {
+    fn resolution(&self) -> usize {
+        match self {
+            Labeller::Runtime(session) => session.model().info().resolution,
+            Labeller::Saved(_, r) => *r,
+        }
     }
-    Ok(resize_nearest(&labels, [0, 0, width, height], resolution))
 }
 
 pub fn eval(args: EvalArgs) -> CliResult {
@@ -59,7 +66,7 @@ pub fn eval(args: EvalArgs) -> CliResult {
     }
     let dataset = Dataset::open(args.dataset, &args.root, args.split).map_err(err)?;
     let classes = dataset.classes();
-    let mut session = match &args.predictor {
+    let mut labeller = match &args.predictor {
         Predictor::Model(path) => {
             let model = Model::load(path).map_err(err)?;
             if model.info().classes.len() != classes.len() {
@@ -71,15 +78,11 @@ pub fn eval(args: EvalArgs) -> CliResult {
                     classes.len()
                 ));
             }
-            Some(model.session().map_err(err)?)
+            Labeller::Runtime(Box::new(model.session().map_err(err)?))
         }
-        Predictor::Folder(..) => None,
+        Predictor::Folder(dir, r) => Labeller::Saved(dir.clone(), *r),
     };
-    let resolution = match (&args.predictor, &session) {
-        (_, Some(s)) => s.model().info().resolution,
-        (Predictor::Folder(_, r), None) => *r,
-        (Predictor::Model(_), None) => unreachable!("a model predictor has a session"),
-    };
+    let resolution = labeller.resolution();
     if let Some(dir) = &args.save_predictions {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
@@ -90,14 +93,13 @@ pub fn eval(args: EvalArgs) -> CliResult {
     let mut confusion = ConfusionMatrix::new(classes.len());
     for (n, sample) in samples.iter().enumerate() {
         let prepared = dataset.prepare(sample, resolution).map_err(err)?;
-        let predicted = match (&args.predictor, session.as_mut()) {
-            (Predictor::Folder(dir, _), _) => read_prediction(dir, &sample.id, resolution, classes.len())?,
-            (Predictor::Model(_), Some(session)) => {
+        let predicted = match &mut labeller {
+            Labeller::Saved(dir, _) => read_prediction(dir, &sample.id, resolution, classes.len())?,
+            Labeller::Runtime(session) => {
                 let side = resolution as u32;
                 let view = ImageView::rgb(&prepared.rgb, side, side).map_err(err)?;
                 session.parse(&view).map_err(err)?.labels
             }
-            (Predictor::Model(_), None) => unreachable!("a model predictor has a session"),
         };
         if let Some(dir) = &args.save_predictions {
             save_grey(&dir.join(format!("{}.png", sample.id)), resolution, &predicted)?;

@@ -153,6 +153,7 @@ fn datasets(args: &TrainArgs) -> Result<Splits, String> {
 
 fn run<B: AutodiffBackend>(args: &TrainArgs, device: B::Device) -> CliResult {
     let Backbone::Mobilenetv3 = args.backbone;
+    segface::export::check_resolution(args.resolution).map_err(err)?;
     B::seed(&device, args.seed);
     let mut model = SegFace::<B>::mobilenet(19, &device);
     if let Some(path) = &args.init {
@@ -177,7 +178,6 @@ fn run<B: AutodiffBackend>(args: &TrainArgs, device: B::Device) -> CliResult {
         validate_every: args.validate_every,
         ..TrainOptions::reference(args.resolution, args.output.clone())
     };
-    segface::export::check_resolution(args.resolution).map_err(err)?;
     let (_, history) =
         train(model, &train_set, val_set.as_ref().map(|v| v as &dyn Samples), &options, &device)
             .map_err(err)?;
