@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One short training epoch on drawn faces at R = 512 on an NVIDIA GPU, printing images per
-# second; first a 2-epoch run at R = 64 on the GPU and on the CPU, whose losses must agree (the
+# One short training epoch on drawn faces at R = 512 on an NVIDIA GPU for each backbone
+# (MobileNetV3, then Swin-B), printing images per second; first a 2-epoch run at R = 64 on the GPU and on the CPU, whose losses must agree (the
 # CUDA kernels compute what the CPU backend computes).
 #
 # Build (here, with no CUDA toolkit; burn loads libcuda and NVRTC at run time):
@@ -28,3 +28,7 @@ PY
 "$segface" train --dataset synthetic --samples 256 --resolution 512 --batch-size 16 --epochs 1 \
     --device cuda --output "$out/r512" | tee "$out/r512.log"
 echo "R 512 training: $(cut -d, -f7 "$out/r512/history.csv" | tail -1) images/s (epoch incl. data preparation)"
+
+"$segface" train --dataset synthetic --samples 64 --resolution 512 --batch-size 8 --epochs 1 \
+    --backbone swin-b --device cuda --output "$out/swin-r512" | tee "$out/swin-r512.log"
+echo "Swin-B R 512 training: $(cut -d, -f7 "$out/swin-r512/history.csv" | tail -1) images/s"

@@ -73,7 +73,7 @@ impl Weights {
             let known: std::collections::HashSet<&str> = expected.iter().map(|k| k.name.as_str()).collect();
             if let Some(unknown) = self.names().find(|n| !known.contains(n)) {
                 return Err(Error::invalid_model(format!(
-                    "unknown weight `{unknown}` (not part of the SegFace MobileNetV3 model)"
+                    "unknown weight `{unknown}` (not part of this SegFace model)"
                 )));
             }
         }

@@ -138,19 +138,29 @@ impl<B: Backend> NamedWeights<B> for BatchNorm<B> {
 #[derive(Module, Debug)]
 pub struct Linear<B: Backend> {
     pub weight: Param<Tensor<B, 2>>,
-    pub bias: Param<Tensor<B, 1>>,
+    pub bias: Option<Param<Tensor<B, 1>>>,
 }
 
 impl<B: Backend> Linear<B> {
     pub fn new(input: usize, output: usize, device: &B::Device) -> Self {
-        Linear { weight: uniform([output, input], input, device), bias: uniform([output], input, device) }
+        Linear {
+            weight: uniform([output, input], input, device),
+            bias: Some(uniform([output], input, device)),
+        }
+    }
+
+    /// `nn.Linear(..., bias=False)`.
+    pub fn without_bias(input: usize, output: usize, device: &B::Device) -> Self {
+        Linear { weight: uniform([output, input], input, device), bias: None }
     }
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [b, n, c] = x.dims();
         let out = self.weight.dims()[0];
-        let y =
-            x.reshape([b * n, c]).matmul(self.weight.val().transpose()) + self.bias.val().reshape([1, out]);
+        let mut y = x.reshape([b * n, c]).matmul(self.weight.val().transpose());
+        if let Some(bias) = &self.bias {
+            y = y + bias.val().reshape([1, out]);
+        }
         y.reshape([b, n, out])
     }
 }
@@ -158,7 +168,9 @@ impl<B: Backend> Linear<B> {
 impl<B: Backend> NamedWeights<B> for Linear<B> {
     fn visit_named<V: WeightVisitor<B>>(&mut self, prefix: &str, v: &mut V) {
         v.param(&format!("{prefix}.weight"), &mut self.weight);
-        v.param(&format!("{prefix}.bias"), &mut self.bias);
+        if let Some(bias) = &mut self.bias {
+            v.param(&format!("{prefix}.bias"), bias);
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod model;
 pub mod named;
 mod plot;
 pub mod predict;
+pub mod swin;
 pub mod synthetic;
 pub mod train;
 

@@ -1,5 +1,6 @@
-//! The full SegFace model for training and evaluation: a backbone tapped at four scales and the
-//! SegFace head. Weights load from and save to the reference's state-dict names.
+//! The full SegFace model for training and evaluation: a backbone (MobileNetV3-Large or Swin v1)
+//! tapped at four scales and the SegFace head. Weights load from and save to the reference's
+//! state-dict names.
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
@@ -7,14 +8,92 @@ use burn::tensor::Tensor;
 
 use super::decoder::SegFaceHead;
 use super::mobilenet::MobileNetV3;
-use super::named::{Assign, Collect, CountParams, NamedWeights, WeightVisitor};
-use crate::arch::{self, TAP_CHANNELS};
+use super::named::{Assign, Collect, CountParams, KeyList, NamedWeights, WeightVisitor};
+use super::swin::Swin;
+use crate::arch::swin::SwinConfig;
+use crate::arch::TAP_CHANNELS;
 use crate::error::{Error, Result};
 use crate::weights::Weights;
 
+/// The network the head taps.
+// One per model, built once: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Backbone<B: Backend> {
+    MobileNet(MobileNetV3<B>),
+    Swin(Swin<B>),
+}
+
+impl<B: Backend> Backbone<B> {
+    /// The four taps, strides 4, 8, 16 and 32.
+    pub fn forward(&self, images: Tensor<B, 4>) -> [Tensor<B, 4>; 4] {
+        match self {
+            Backbone::MobileNet(net) => net.forward(images),
+            Backbone::Swin(net) => net.forward(images),
+        }
+    }
+}
+
+impl<B: Backend> NamedWeights<B> for Backbone<B> {
+    fn visit_named<V: WeightVisitor<B>>(&mut self, prefix: &str, v: &mut V) {
+        match self {
+            Backbone::MobileNet(net) => net.visit_named(prefix, v),
+            Backbone::Swin(net) => net.visit_named(prefix, v),
+        }
+    }
+}
+
+/// Which backbone a model has, and its shape.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Architecture {
+    MobileNetV3,
+    Swin(SwinConfig),
+}
+
+impl Architecture {
+    /// The architecture a state dict was saved from: Swin's configuration is read off the shapes
+    /// (embedding width and patch from the patch convolution, window from the bias tables, heads
+    /// from their width, depths from the block count), so any Swin checkpoint loads without
+    /// being described. Stochastic depth, a training setting, is not stored and reads as 0.
+    pub fn of_weights(weights: &Weights) -> Result<Self> {
+        let Ok(patch_conv) = weights.get("backbone.0.0.0.weight") else {
+            return Ok(Architecture::MobileNetV3);
+        };
+        let not_swin = || Error::invalid_model("the weights hold neither a MobileNetV3 nor a Swin backbone");
+        if patch_conv.shape.len() != 4 || weights.get("backbone.0.1.0.attn.qkv.weight").is_err() {
+            return Ok(Architecture::MobileNetV3);
+        }
+        let table = |stage: usize| {
+            weights.get(&format!("backbone.0.{}.0.attn.relative_position_bias_table", 2 * stage + 1))
+        };
+        let first = table(0).map_err(|_| not_swin())?;
+        let side = (first.shape[0] as f64).sqrt().round() as usize;
+        let mut depths = [0; 4];
+        let mut heads = [0; 4];
+        for stage in 0..4 {
+            heads[stage] = *table(stage).map_err(|_| not_swin())?.shape.get(1).ok_or_else(not_swin)?;
+            depths[stage] = (0..)
+                .take_while(|b| {
+                    weights.get(&format!("backbone.0.{}.{b}.norm1.weight", 2 * stage + 1)).is_ok()
+                })
+                .count();
+        }
+        let config = SwinConfig {
+            patch: patch_conv.shape[2],
+            embed_dim: patch_conv.shape[0],
+            depths,
+            heads,
+            window: side.div_ceil(2),
+            stochastic_depth_prob: 0.0,
+        };
+        config.validate()?;
+        Ok(Architecture::Swin(config))
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct SegFace<B: Backend> {
-    pub backbone: MobileNetV3<B>,
+    pub backbone: Backbone<B>,
     pub head: SegFaceHead<B>,
 }
 
@@ -22,8 +101,24 @@ impl<B: Backend> SegFace<B> {
     /// SegFace with a MobileNetV3-Large backbone and `num_classes` tokens, randomly initialised.
     pub fn mobilenet(num_classes: usize, device: &B::Device) -> Self {
         SegFace {
-            backbone: MobileNetV3::new(device),
+            backbone: Backbone::MobileNet(MobileNetV3::new(device)),
             head: SegFaceHead::new(TAP_CHANNELS, num_classes, device),
+        }
+    }
+
+    /// SegFace with a Swin v1 backbone (`SwinConfig::swin_b()` for the published models).
+    pub fn swin(config: &SwinConfig, num_classes: usize, device: &B::Device) -> Self {
+        SegFace {
+            backbone: Backbone::Swin(Swin::new(config, device)),
+            head: SegFaceHead::new(config.stage_channels(), num_classes, device),
+        }
+    }
+
+    /// A randomly initialised model of `architecture`.
+    pub fn new(architecture: &Architecture, num_classes: usize, device: &B::Device) -> Self {
+        match architecture {
+            Architecture::MobileNetV3 => Self::mobilenet(num_classes, device),
+            Architecture::Swin(config) => Self::swin(config, num_classes, device),
         }
     }
 
@@ -38,9 +133,11 @@ impl<B: Backend> SegFace<B> {
 
     /// Sets the momentum of every BatchNorm's running statistics (the reference's 0.01 suits
     /// long runs; short ones need a faster average for evaluation to see the trained network).
+    /// Swin has no BatchNorm: it is returned unchanged.
     pub fn with_batch_norm_momentum(mut self, momentum: f64) -> Self {
-        let convs = std::iter::once(&mut self.backbone.stem).chain(std::iter::once(&mut self.backbone.last));
-        let blocks = self.backbone.blocks.iter_mut().flat_map(|b| {
+        let Backbone::MobileNet(net) = &mut self.backbone else { return self };
+        let convs = std::iter::once(&mut net.stem).chain(std::iter::once(&mut net.last));
+        let blocks = net.blocks.iter_mut().flat_map(|b| {
             b.expand
                 .iter_mut()
                 .chain(std::iter::once(&mut b.depthwise))
@@ -70,7 +167,9 @@ impl<B: Backend> SegFace<B> {
     /// Sets every weight from `weights`, which must hold exactly this model's keys and shapes
     /// (a reference checkpoint, or `weights()` of a model of the same shape).
     pub fn load_weights(&mut self, weights: &Weights, device: &B::Device) -> Result<()> {
-        weights.check_against(&arch::mobilenet_keys(self.num_classes()))?;
+        let mut keys = KeyList::default();
+        self.visit_named("", &mut keys);
+        weights.check_against(&keys.0)?;
         let mut assign = Assign::<B> { weights, device: device.clone(), error: None, assigned: 0 };
         self.visit_named("", &mut assign);
         if let Some(e) = assign.error {
@@ -88,15 +187,24 @@ impl<B: Backend> SegFace<B> {
 }
 
 impl<B: Backend> SegFace<B> {
-    /// Sets the backbone from torchvision ImageNet weights (`mobilenet_v3_large-*.pth`, keys
-    /// `features.*`; the classifier is ignored), the reference's pretraining.
+    /// Sets the backbone from torchvision ImageNet weights, the reference's pretraining:
+    /// `mobilenet_v3_large-*.pth` (keys `features.*`) or `swin_b-*.pth` (`features.*` and the
+    /// final `norm.*`); the classifier `head`/`classifier` keys are ignored.
     pub fn load_imagenet_backbone(&mut self, imagenet: &Weights, device: &B::Device) -> Result<()> {
-        let backbone = imagenet.rerooted("features.", "backbone.");
-        let expected: Vec<_> = arch::mobilenet_keys(self.num_classes())
-            .into_iter()
-            .filter(|k| k.name.starts_with("backbone."))
-            .collect();
-        backbone.check_against(&expected)?;
+        let backbone = match self.backbone {
+            Backbone::MobileNet(_) => imagenet.rerooted("features.", "backbone."),
+            Backbone::Swin(_) => {
+                let mut w = imagenet.rerooted("features.", "backbone.0.");
+                let norm = imagenet.rerooted("norm.", "backbone.1.");
+                for name in norm.names() {
+                    w.insert(name, norm.get(name)?.clone());
+                }
+                w
+            }
+        };
+        let mut keys = KeyList::default();
+        self.backbone.visit_named("backbone", &mut keys);
+        backbone.check_against(&keys.0)?;
         let mut assign = Assign::<B> { weights: &backbone, device: device.clone(), error: None, assigned: 0 };
         self.backbone.visit_named("backbone", &mut assign);
         assign.error.map_or(Ok(()), Err)

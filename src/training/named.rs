@@ -7,6 +7,7 @@ use burn::module::{Param, RunningState};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
+use crate::arch::KeySpec;
 use crate::error::Error;
 use crate::weights::{WeightTensor, Weights};
 
@@ -107,4 +108,18 @@ impl<B: Backend> WeightVisitor<B> for CountParams {
         self.0 += param.dims().iter().product::<usize>();
     }
     fn state<const D: usize>(&mut self, _key: &str, _state: &mut RunningState<Tensor<B, D>>) {}
+}
+
+/// Lists every weight's key and shape (buffers included), in walk order: what a state dict for
+/// this model must hold.
+#[derive(Default)]
+pub struct KeyList(pub Vec<KeySpec>);
+
+impl<B: Backend> WeightVisitor<B> for KeyList {
+    fn param<const D: usize>(&mut self, key: &str, param: &mut Param<Tensor<B, D>>) {
+        self.0.push(KeySpec { name: key.to_string(), shape: param.dims().to_vec() });
+    }
+    fn state<const D: usize>(&mut self, key: &str, state: &mut RunningState<Tensor<B, D>>) {
+        self.0.push(KeySpec { name: key.to_string(), shape: state.value().dims().to_vec() });
+    }
 }

@@ -6,7 +6,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
-use super::model::SegFace;
+use super::model::{Architecture, SegFace};
 use crate::error::{Error, Result};
 use crate::postprocess::{LabelsMut, Logits, Postprocessor};
 use crate::preprocess::{normalize_into, IMAGENET_MEAN, IMAGENET_STD};
@@ -18,13 +18,14 @@ pub fn class_count(weights: &Weights) -> usize {
     weights.names().filter(|n| n.starts_with("face_decoder.") && n.ends_with("_token.weight")).count()
 }
 
-/// A model built for `weights` (MobileNetV3 backbone) and loaded with them.
-pub fn mobilenet_from_weights<B: Backend>(weights: &Weights, device: &B::Device) -> Result<SegFace<B>> {
+/// A model built for `weights` (its backbone read off them, see [`Architecture::of_weights`])
+/// and loaded with them.
+pub fn model_from_weights<B: Backend>(weights: &Weights, device: &B::Device) -> Result<SegFace<B>> {
     let classes = class_count(weights);
     if classes == 0 {
         return Err(Error::invalid_model("the weights hold no class tokens: not a SegFace state dict"));
     }
-    let mut model = SegFace::mobilenet(classes, device);
+    let mut model = SegFace::new(&Architecture::of_weights(weights)?, classes, device);
     model.load_weights(weights, device)?;
     Ok(model)
 }

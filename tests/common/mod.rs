@@ -92,15 +92,17 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// The reference golden tensors at R = 256.
+/// Reference golden tensors (by default the MobileNet ones at R = 256).
 pub struct Golden {
     bytes: Vec<u8>,
 }
 
 impl Golden {
     pub fn load() -> Golden {
-        let path = fixtures().join("mobilenet_seed1").join("golden_r256.safetensors");
-        Golden { bytes: std::fs::read(path).expect("golden file") }
+        Golden::open(&fixtures().join("mobilenet_seed1").join("golden_r256.safetensors"))
+    }
+    pub fn open(path: &std::path::Path) -> Golden {
+        Golden { bytes: std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())) }
     }
     fn view(&self, name: &str) -> (Vec<usize>, Vec<u8>) {
         let file = SafeTensors::deserialize(&self.bytes).unwrap();

@@ -1,13 +1,15 @@
 //! `segface train` and `segface predict` (the `training` feature): the full model in burn, on
 //! the CPU or, built with the `cuda` feature, an NVIDIA GPU.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::{Args, ValueEnum};
+use segface::arch::swin::SwinConfig;
 use segface::datasets::{Dataset, DatasetKind, Split};
 use segface::training::data::{Limited, Samples};
-use segface::training::predict::{mobilenet_from_weights, predict_image};
+use segface::training::model::Architecture;
+use segface::training::predict::{model_from_weights, predict_image};
 use segface::training::synthetic::SyntheticFaces;
 use segface::training::train::{train, TrainOptions};
 use segface::training::SegFace;
@@ -18,6 +20,24 @@ use crate::{err, read_weights, CliResult};
 pub enum Backbone {
     /// MobileNetV3-Large (the edge model; 7.0 M parameters).
     Mobilenetv3,
+    /// Swin v1 (Swin-B unless --swin-config says otherwise; 91.0 M parameters).
+    #[value(name = "swin-b", alias = "swin")]
+    SwinB,
+}
+
+/// The model `--backbone` and `--swin-config` describe.
+fn architecture(backbone: Backbone, swin_config: Option<&Path>) -> Result<Architecture, String> {
+    match (backbone, swin_config) {
+        (Backbone::Mobilenetv3, None) => Ok(Architecture::MobileNetV3),
+        (Backbone::Mobilenetv3, Some(_)) => Err("--swin-config needs --backbone swin-b".into()),
+        (Backbone::SwinB, None) => Ok(Architecture::Swin(SwinConfig::swin_b())),
+        (Backbone::SwinB, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let config =
+                SwinConfig::from_json(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+            Ok(Architecture::Swin(config))
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -57,6 +77,10 @@ pub struct TrainArgs {
     root: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "mobilenetv3")]
     backbone: Backbone,
+    /// A Swin configuration in torchvision's keywords (JSON: patch_size, embed_dim, depths,
+    /// num_heads, window_size, stochastic_depth_prob) instead of Swin-B's.
+    #[arg(long)]
+    swin_config: Option<PathBuf>,
     #[arg(long, default_value_t = 512)]
     resolution: usize,
     /// Images per step (the reference: 32 over 8 GPUs).
@@ -87,8 +111,8 @@ pub struct TrainArgs {
     /// Start from these weights (a published model_299.pt or a weights.safetensors): fine-tuning.
     #[arg(long, conflicts_with = "backbone_weights")]
     init: Option<PathBuf>,
-    /// torchvision ImageNet weights for the backbone (mobilenet_v3_large-8738ca79.pth), as the
-    /// reference pretrains; the head starts random.
+    /// torchvision ImageNet weights for the backbone (mobilenet_v3_large-8738ca79.pth or
+    /// swin_b-68c6b09e.pth), as the reference pretrains; the head starts random.
     #[arg(long)]
     backbone_weights: Option<PathBuf>,
     /// cpu, cuda or cuda:N.
@@ -112,8 +136,12 @@ pub struct PredictArgs {
     /// Model weights: a reference checkpoint (model_299.pt) or a weights.safetensors.
     #[arg(long)]
     weights: PathBuf,
-    #[arg(long, value_enum, default_value = "mobilenetv3")]
-    backbone: Backbone,
+    /// The backbone the weights must have (read off the weights when left out).
+    #[arg(long, value_enum)]
+    backbone: Option<Backbone>,
+    /// The Swin configuration the weights must have (read off the weights when left out).
+    #[arg(long, requires = "backbone")]
+    swin_config: Option<PathBuf>,
     #[arg(long, default_value_t = 512)]
     resolution: usize,
     /// The label PNG (8-bit, value = class index, at the image's size: the runtime's encoding).
@@ -152,10 +180,10 @@ fn datasets(args: &TrainArgs) -> Result<Splits, String> {
 }
 
 fn run<B: AutodiffBackend>(args: &TrainArgs, device: B::Device) -> CliResult {
-    let Backbone::Mobilenetv3 = args.backbone;
+    let architecture = architecture(args.backbone, args.swin_config.as_deref())?;
     segface::export::check_resolution(args.resolution).map_err(err)?;
     B::seed(&device, args.seed);
-    let mut model = SegFace::<B>::mobilenet(19, &device);
+    let mut model = SegFace::<B>::new(&architecture, 19, &device);
     if let Some(path) = &args.init {
         model.load_weights(&read_weights(path)?, &device).map_err(err)?;
     }
@@ -195,9 +223,25 @@ fn run<B: AutodiffBackend>(args: &TrainArgs, device: B::Device) -> CliResult {
 }
 
 fn predict<B: Backend>(args: &PredictArgs, device: B::Device) -> CliResult {
-    let Backbone::Mobilenetv3 = args.backbone;
     segface::export::check_resolution(args.resolution).map_err(err)?;
-    let model = mobilenet_from_weights::<B>(&read_weights(&args.weights)?, &device).map_err(err)?;
+    let weights = read_weights(&args.weights)?;
+    if let Some(backbone) = args.backbone {
+        let expected = architecture(backbone, args.swin_config.as_deref())?;
+        let found = Architecture::of_weights(&weights).map_err(err)?;
+        let same = match (&expected, &found) {
+            (Architecture::Swin(a), Architecture::Swin(b)) => {
+                SwinConfig { stochastic_depth_prob: 0.0, ..a.clone() } == *b
+            }
+            (a, b) => a == b,
+        };
+        if !same {
+            return Err(format!(
+                "{} holds {found:?}, not the {expected:?} asked for",
+                args.weights.display()
+            ));
+        }
+    }
+    let model = model_from_weights::<B>(&weights, &device).map_err(err)?;
     let rgb = image::open(&args.image).map_err(|e| format!("{}: {e}", args.image.display()))?.to_rgb8();
     let (w, h) = (rgb.width(), rgb.height());
     let labels =

@@ -1,6 +1,9 @@
-//! The SegFace MobileNetV3 model description: layer configuration and the reference state-dict
-//! key names with their shapes. Export (and later training) derive everything from here, so a
-//! checkpoint is checked against exactly the model we build.
+//! The SegFace model description: layer configuration and the reference state-dict key names with
+//! their shapes. Export and training derive everything from here, so a checkpoint is checked
+//! against exactly the model we build. The runtime's MobileNetV3 variant is described here; the
+//! Swin v1 variant (training only) in [`swin`].
+
+pub mod swin;
 
 /// Number of classes of the CelebAMask-HQ head.
 pub const CELEBA_NUM_CLASSES: usize = 19;
@@ -161,7 +164,7 @@ pub struct KeySpec {
     pub shape: Vec<usize>,
 }
 
-fn key(name: impl Into<String>, shape: &[usize]) -> KeySpec {
+pub(crate) fn key(name: impl Into<String>, shape: &[usize]) -> KeySpec {
     KeySpec { name: name.into(), shape: shape.to_vec() }
 }
 
@@ -173,12 +176,12 @@ fn conv_bn_keys(out: &mut Vec<KeySpec>, prefix: &str, conv_shape: &[usize]) {
     }
 }
 
-fn linear_keys(out: &mut Vec<KeySpec>, prefix: &str, input: usize, output: usize) {
+pub(crate) fn linear_keys(out: &mut Vec<KeySpec>, prefix: &str, input: usize, output: usize) {
     out.push(key(format!("{prefix}.weight"), &[output, input]));
     out.push(key(format!("{prefix}.bias"), &[output]));
 }
 
-fn norm_keys(out: &mut Vec<KeySpec>, prefix: &str, width: usize) {
+pub(crate) fn norm_keys(out: &mut Vec<KeySpec>, prefix: &str, width: usize) {
     out.push(key(format!("{prefix}.weight"), &[width]));
     out.push(key(format!("{prefix}.bias"), &[width]));
 }
@@ -218,7 +221,7 @@ pub fn mobilenet_keys(num_classes: usize) -> Vec<KeySpec> {
 
 /// Keys of everything after the backbone (positional encoding, face decoder, fusion), in the
 /// reference module's registration order.
-fn head_keys(keys: &mut Vec<KeySpec>, tap_channels: &[usize; 4], num_classes: usize) {
+pub(crate) fn head_keys(keys: &mut Vec<KeySpec>, tap_channels: &[usize; 4], num_classes: usize) {
     keys.push(key("pe_layer.positional_encoding_gaussian_matrix", &[2, PE_FREQUENCIES]));
     let cross = EMBED_DIM / ATTN_DOWNSAMPLE;
     for layer in 0..DEPTH {
