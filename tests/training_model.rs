@@ -40,6 +40,8 @@ fn parameter_count_equals_the_reference() {
     let mut expected: Vec<String> = arch::mobilenet_keys(19).into_iter().map(|k| k.name).collect();
     expected.sort();
     assert_eq!(names, expected);
+    // The LaPa and Helen head: 11 tokens (param_counts.json, lapa/mobilenet).
+    assert_eq!(SegFace::<Cpu>::mobilenet(11, &Default::default()).num_trained_params(), 7_033_776);
 }
 
 #[test]

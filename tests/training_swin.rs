@@ -73,6 +73,12 @@ fn swin_b_has_the_reference_keys_shapes_and_parameter_count() {
     let saved: Vec<_> =
         weights.names().map(|n| (n.to_string(), weights.get(n).unwrap().shape.clone())).collect();
     assert_eq!(saved, sorted, "the model's own walk names every weight as the reference does");
+    // The LaPa and Helen head: 11 tokens (param_counts.json, lapa/swin_base).
+    drop((model, weights));
+    assert_eq!(
+        SegFace::<Cpu>::swin(&SwinConfig::swin_b(), 11, &Default::default()).num_trained_params(),
+        91_005_752
+    );
 }
 
 #[test]

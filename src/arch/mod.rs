@@ -28,6 +28,26 @@ pub const LN_EPS: f32 = 1e-5;
 /// LayerNorm2d epsilon in the upscaler.
 pub const LN2D_EPS: f32 = 1e-6;
 
+/// Number of classes of the LaPa and Helen heads.
+pub const FACE_PARTS_NUM_CLASSES: usize = 11;
+
+/// Token attribute names of the LaPa and Helen models (the same 11 in both), in output-channel
+/// order: background, face skin, left/right brow, left/right eye, nose, upper lip, inner mouth,
+/// lower lip, hair (spec 8.2, 8.3).
+pub const FACE_PARTS_TOKEN_NAMES: [&str; FACE_PARTS_NUM_CLASSES] = [
+    "background",
+    "face",
+    "leftbro",
+    "rightbro",
+    "lefteye",
+    "righteye",
+    "nose",
+    "upperlip",
+    "innermouth",
+    "lowerlip",
+    "hair",
+];
+
 /// Token attribute names in output-channel order. The left/right names are swapped with respect
 /// to the label semantics in the reference; that is naming only (spec 8.1).
 pub const CELEBA_TOKEN_NAMES: [&str; CELEBA_NUM_CLASSES] = [
@@ -257,14 +277,13 @@ pub(crate) fn head_keys(keys: &mut Vec<KeySpec>, tap_channels: &[usize; 4], num_
     keys.push(key("linear_fuse.weight", &[EMBED_DIM, 4 * EMBED_DIM, 1, 1]));
 }
 
-/// Class-token attribute names for a head with `num_classes` outputs.
+/// Class-token attribute names for a head with `num_classes` outputs (19: CelebAMask-HQ, 11:
+/// LaPa and Helen); empty for any other count, which no reference model has.
 pub fn token_names(num_classes: usize) -> Vec<String> {
-    if num_classes == CELEBA_NUM_CLASSES {
-        CELEBA_TOKEN_NAMES.iter().map(|s| s.to_string()).collect()
-    } else {
-        // The LaPa/Helen heads (11 classes) belong to the training issue; until then only the
-        // CelebAMask-HQ head is described.
-        Vec::new()
+    match num_classes {
+        CELEBA_NUM_CLASSES => CELEBA_TOKEN_NAMES.iter().map(|s| s.to_string()).collect(),
+        FACE_PARTS_NUM_CLASSES => FACE_PARTS_TOKEN_NAMES.iter().map(|s| s.to_string()).collect(),
+        _ => Vec::new(),
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::{Args, ValueEnum};
 use segface::arch::swin::SwinConfig;
+use segface::arch::{CELEBA_NUM_CLASSES, FACE_PARTS_NUM_CLASSES};
 use segface::datasets::{Dataset, DatasetKind, Split};
 use segface::training::data::{Limited, Samples};
 use segface::training::model::Architecture;
@@ -151,24 +152,24 @@ pub struct PredictArgs {
     device: Device,
 }
 
-/// The training samples and the validation samples.
-type Splits = (Box<dyn Samples>, Option<Box<dyn Samples>>);
+/// The training samples, the validation samples and the number of classes of the head.
+type Splits = (Box<dyn Samples>, Option<Box<dyn Samples>>, usize);
 
 fn datasets(args: &TrainArgs) -> Result<Splits, String> {
-    let kind = match args.dataset {
+    let (kind, classes) = match args.dataset {
         TrainData::Synthetic => {
             let train = SyntheticFaces { count: args.samples, seed: args.seed };
             let val = SyntheticFaces { count: (args.samples / 8).max(1), seed: args.seed ^ 0xABCD };
-            return Ok((Box::new(train), Some(Box::new(val))));
+            return Ok((Box::new(train), Some(Box::new(val)), CELEBA_NUM_CLASSES));
         }
-        TrainData::CelebamaskHq => DatasetKind::CelebAMaskHq,
-        // The reference's LaPa and Helen models have 11 class tokens whose state-dict names are
-        // not in our reference material; inventing them would make checkpoints that no published
-        // model matches.
-        TrainData::Lapa | TrainData::Helen => {
-            return Err("training LaPa and Helen heads is not supported yet: their 11 class-token names \
-                        are not known here (only the CelebAMask-HQ head is described); their datasets \
-                        can be read and scored with `segface eval`"
+        TrainData::CelebamaskHq => (DatasetKind::CelebAMaskHq, CELEBA_NUM_CLASSES),
+        TrainData::Helen => (DatasetKind::Helen, FACE_PARTS_NUM_CLASSES),
+        // The reference's LaPa model warps each face to a template by its 5 landmarks (a tanh
+        // warp) before the backbone and warps the logits back; training without it would make a
+        // model that no LaPa checkpoint or evaluation matches.
+        TrainData::Lapa => {
+            return Err("training on LaPa is not supported yet: the LaPa model's 5-point tanh warp is not \
+                        implemented; LaPa predictions can be scored with `segface eval`"
                 .into())
         }
     };
@@ -176,21 +177,21 @@ fn datasets(args: &TrainArgs) -> Result<Splits, String> {
     let train = Dataset::open(kind, root, Split::Train).map_err(err)?;
     let val = Dataset::open(kind, root, Split::Val).map_err(err)?;
     eprintln!("{} training and {} validation images", train.samples().len(), val.samples().len());
-    Ok((Box::new(train), Some(Box::new(val))))
+    Ok((Box::new(train), Some(Box::new(val)), classes))
 }
 
 fn run<B: AutodiffBackend>(args: &TrainArgs, device: B::Device) -> CliResult {
     let architecture = architecture(args.backbone, args.swin_config.as_deref())?;
     segface::export::check_resolution(args.resolution).map_err(err)?;
+    let (train_set, val_set, classes) = datasets(args)?;
     B::seed(&device, args.seed);
-    let mut model = SegFace::<B>::new(&architecture, 19, &device);
+    let mut model = SegFace::<B>::new(&architecture, classes, &device);
     if let Some(path) = &args.init {
         model.load_weights(&read_weights(path)?, &device).map_err(err)?;
     }
     if let Some(path) = &args.backbone_weights {
         model.load_imagenet_backbone(&read_weights(path)?, &device).map_err(err)?;
     }
-    let (train_set, val_set) = datasets(args)?;
     let limit = args.limit.unwrap_or(usize::MAX);
     let train_set = Limited(train_set.as_ref(), limit);
     let val_set = val_set.as_ref().map(|v| Limited(v.as_ref(), limit));
