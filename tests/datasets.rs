@@ -215,6 +215,8 @@ fn lapa_reads_labels_as_they_are_and_106_landmarks() {
     assert_eq!(five, [mean(74, 104), mean(83, 105), points[54], points[84], points[90]]);
     // Nearest sampling at pixel centres: output x of 64 reads input floor((x + 0.5) * 80 / 64).
     let prepared = test.prepare(sample, 64).unwrap();
+    // The alignment points follow the image to 64 x 64.
+    assert_eq!(prepared.face_points, Some(five.map(|[x, y]| [x * 64.0 / 80.0, y * 64.0 / 60.0])));
     for (i, &v) in prepared.labels.iter().enumerate() {
         let (x, y) = ((i % 64) as f64, (i / 64) as f64);
         let (sx, sy) = (((x + 0.5) * 80.0 / 64.0) as u32, ((y + 0.5) * 60.0 / 64.0) as u32);
@@ -488,8 +490,54 @@ fn helen_trains_an_eleven_class_head_under_the_reference_token_names() {
     let refused = segface(&["convert", s(&out.join("weights.safetensors")), "-o", s(&out.join("m.onnx"))]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("11 class tokens"));
-    // LaPa needs its tanh warp, which training does not do yet: refused with the reason.
-    let lapa = segface(&["train", "--dataset", "lapa", "--root", s(&root), "--output", s(&out)]);
-    assert!(!lapa.status.success());
-    assert!(String::from_utf8_lossy(&lapa.stderr).contains("tanh warp"));
+}
+
+#[test]
+#[cfg(feature = "training")]
+fn lapa_trains_through_its_face_warp() {
+    let root = scratch("lapa_train");
+    for (split, shift) in [("train", 0.0), ("train", 3.0), ("val", 1.0)] {
+        let name = format!("face{shift}");
+        write_lapa_sample(&root, split, &name, |x, y| ((x / 8 + y / 6) % 11) as u8, &lapa_points(shift));
+    }
+    let out = scratch("lapa_train_out");
+    ok(&segface(&[
+        "train",
+        "--dataset",
+        "lapa",
+        "--root",
+        s(&root),
+        "--resolution",
+        "64",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "2",
+        "--output",
+        s(&out),
+    ]));
+    let history = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    let last: Vec<f64> = history.lines().last().unwrap().split(',').filter_map(|v| v.parse().ok()).collect();
+    assert!(last.iter().all(|v| v.is_finite()), "{history}");
+    // Coincident landmarks have no alignment: the error names the problem.
+    write_lapa_sample(&root, "train", "face9", |_, _| 0, &vec![[5.0, 5.0]; 106]);
+    let broken = segface(&[
+        "train",
+        "--dataset",
+        "lapa",
+        "--root",
+        s(&root),
+        "--resolution",
+        "64",
+        "--epochs",
+        "1",
+        "--output",
+        s(&out),
+    ]);
+    assert!(!broken.status.success());
+    assert!(
+        String::from_utf8_lossy(&broken.stderr).contains("coincident"),
+        "{}",
+        String::from_utf8_lossy(&broken.stderr)
+    );
 }

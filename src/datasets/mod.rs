@@ -126,6 +126,9 @@ pub struct Labels {
 pub struct Prepared {
     pub rgb: Vec<u8>,
     pub labels: Vec<u8>,
+    /// LaPa only: the 5 alignment points (spec 8.2) in pixels of the R x R image, for the LaPa
+    /// model's face warp.
+    pub face_points: Option<[[f32; 2]; 5]>,
 }
 
 /// A dataset split, listed (files are read sample by sample).
@@ -239,6 +242,16 @@ impl Dataset {
             resolution,
             resolution,
         );
-        Ok(Prepared { rgb: resized, labels: resize_nearest(&labels, label_area, resolution) })
+        let face_points = match self.kind {
+            DatasetKind::LaPa => {
+                let points = sample.landmarks.as_deref().and_then(lapa_five_points).ok_or_else(|| {
+                    malformed(&sample.image, "has no 106 landmarks for the LaPa face alignment")
+                })?;
+                let scale = [resolution as f32 / w as f32, resolution as f32 / h as f32];
+                Some(points.map(|[x, y]| [x * scale[0], y * scale[1]]))
+            }
+            _ => None,
+        };
+        Ok(Prepared { rgb: resized, labels: resize_nearest(&labels, label_area, resolution), face_points })
     }
 }

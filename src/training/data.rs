@@ -4,8 +4,9 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
+use super::face_warp::FaceWarps;
 use crate::datasets::{Dataset, Prepared};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::preprocess::{normalize_into, IMAGENET_MEAN, IMAGENET_STD};
 
 /// Samples for training or validation.
@@ -39,13 +40,15 @@ impl<S: Samples + ?Sized> Samples for Limited<'_, S> {
     }
 }
 
-/// A batch: (B, 3, R, R) ImageNet-normalised images, (B, R, R) labels.
+/// A batch: (B, 3, R, R) ImageNet-normalised images, (B, R, R) labels, and for LaPa the face
+/// warps the model runs through.
 pub struct Batch<B: Backend> {
     pub images: Tensor<B, 4>,
     pub labels: Tensor<B, 3, Int>,
+    pub warps: Option<FaceWarps>,
 }
 
-pub fn batch<B: Backend>(samples: &[Prepared], resolution: usize, device: &B::Device) -> Batch<B> {
+pub fn batch<B: Backend>(samples: &[Prepared], resolution: usize, device: &B::Device) -> Result<Batch<B>> {
     let plane = resolution * resolution;
     let mut images = vec![0f32; samples.len() * 3 * plane];
     let mut labels = Vec::with_capacity(samples.len() * plane);
@@ -53,9 +56,16 @@ pub fn batch<B: Backend>(samples: &[Prepared], resolution: usize, device: &B::De
         normalize_into(&sample.rgb, &IMAGENET_MEAN, &IMAGENET_STD, out);
         labels.extend(sample.labels.iter().map(|&l| l as i64));
     }
+    let points: Vec<[[f32; 2]; 5]> = samples.iter().filter_map(|s| s.face_points).collect();
+    let warps = match points.len() {
+        0 => None,
+        n if n == samples.len() => Some(FaceWarps::new(&points, resolution)?),
+        _ => return Err(Error::invalid_argument("a batch mixes aligned (LaPa) and unaligned samples")),
+    };
     let n = samples.len();
-    Batch {
+    Ok(Batch {
         images: Tensor::from_data(TensorData::new(images, [n, 3, resolution, resolution]), device),
         labels: Tensor::from_data(TensorData::new(labels, [n, resolution, resolution]), device),
-    }
+        warps,
+    })
 }

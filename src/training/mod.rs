@@ -4,6 +4,7 @@
 
 pub mod data;
 pub mod decoder;
+pub mod face_warp;
 pub mod layers;
 pub mod loss;
 pub mod mobilenet;

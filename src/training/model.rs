@@ -7,6 +7,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::decoder::SegFaceHead;
+use super::face_warp::{resample, FaceWarps};
 use super::mobilenet::MobileNetV3;
 use super::named::{Assign, Collect, CountParams, KeyList, NamedWeights, WeightVisitor};
 use super::swin::Swin;
@@ -125,6 +126,15 @@ impl<B: Backend> SegFace<B> {
     /// (B, 3, R, R) normalised images -> (B, C, R, R) logits.
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
         self.head.forward(self.backbone.forward(images))
+    }
+
+    /// The LaPa model's forward (spec 9): the images warped by `warps` (5-point alignment and
+    /// tanh warp), the logits warped back to each image's grid. Without warps, `forward`.
+    pub fn forward_warped(&self, images: Tensor<B, 4>, warps: Option<&FaceWarps>) -> Tensor<B, 4> {
+        match warps {
+            None => self.forward(images),
+            Some(w) => resample(self.forward(resample(images, &w.warp)), &w.unwarp),
+        }
     }
 
     pub fn num_classes(&self) -> usize {

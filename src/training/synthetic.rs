@@ -75,6 +75,6 @@ impl Samples for SyntheticFaces {
                 labels.push(label);
             }
         }
-        Ok(Prepared { rgb, labels })
+        Ok(Prepared { rgb, labels, face_points: None })
     }
 }

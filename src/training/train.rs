@@ -18,7 +18,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ElementConversion;
 
-use super::data::{batch, Samples};
+use super::data::{batch, Batch, Samples};
 use super::loss::segface_loss;
 use super::model::SegFace;
 use super::plot::plot_history;
@@ -160,9 +160,9 @@ fn shuffled(n: usize, seed: u64) -> Vec<usize> {
     order
 }
 
-/// Labels (B, R, R) predicted by `model` for a batch of images.
-pub fn predict_labels<B: Backend>(model: &SegFace<B>, images: burn::tensor::Tensor<B, 4>) -> Vec<u8> {
-    let labels = model.forward(images).argmax(1);
+/// Labels (B, R, R) predicted by `model` for a batch (through its face warps, if any).
+pub fn predict_labels<B: Backend>(model: &SegFace<B>, batch: Batch<B>) -> Vec<u8> {
+    let labels = model.forward_warped(batch.images, batch.warps.as_ref()).argmax(1);
     labels
         .into_data()
         .convert::<i64>()
@@ -185,8 +185,7 @@ pub fn evaluate<B: Backend>(
     let indices: Vec<usize> = (0..samples.len()).collect();
     for chunk in indices.chunks(batch_size.max(1)) {
         let prepared = chunk.iter().map(|&i| samples.get(i, resolution)).collect::<Result<Vec<_>>>()?;
-        let b = batch::<B>(&prepared, resolution, device);
-        let predicted = predict_labels(model, b.images);
+        let predicted = predict_labels(model, batch::<B>(&prepared, resolution, device)?);
         let truth: Vec<u8> = prepared.iter().flat_map(|p| p.labels.iter().copied()).collect();
         confusion.add(&truth, &predicted)?;
     }
@@ -265,8 +264,8 @@ pub fn train<B: AutodiffBackend>(
         let mut loss_sum = 0.0;
         for (n, chunk) in order.chunks(options.batch_size).enumerate() {
             let prepared = chunk.iter().map(|&i| train.get(i, r)).collect::<Result<Vec<_>>>()?;
-            let b = batch::<B>(&prepared, r, device);
-            let loss = segface_loss(model.forward(b.images), b.labels);
+            let b = batch::<B>(&prepared, r, device)?;
+            let loss = segface_loss(model.forward_warped(b.images, b.warps.as_ref()), b.labels);
             let value = loss.clone().into_scalar().elem::<f64>();
             if !value.is_finite() {
                 return Err(Error::new(

@@ -164,14 +164,7 @@ fn datasets(args: &TrainArgs) -> Result<Splits, String> {
         }
         TrainData::CelebamaskHq => (DatasetKind::CelebAMaskHq, CELEBA_NUM_CLASSES),
         TrainData::Helen => (DatasetKind::Helen, FACE_PARTS_NUM_CLASSES),
-        // The reference's LaPa model warps each face to a template by its 5 landmarks (a tanh
-        // warp) before the backbone and warps the logits back; training without it would make a
-        // model that no LaPa checkpoint or evaluation matches.
-        TrainData::Lapa => {
-            return Err("training on LaPa is not supported yet: the LaPa model's 5-point tanh warp is not \
-                        implemented; LaPa predictions can be scored with `segface eval`"
-                .into())
-        }
+        TrainData::Lapa => (DatasetKind::LaPa, FACE_PARTS_NUM_CLASSES),
     };
     let root = args.root.as_deref().expect("clap requires --root for real datasets");
     let train = Dataset::open(kind, root, Split::Train).map_err(err)?;
