@@ -123,6 +123,7 @@ pub struct Labels {
 }
 
 /// What the model sees for one sample, and what it is scored against, both R x R.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Prepared {
     pub rgb: Vec<u8>,
     pub labels: Vec<u8>,

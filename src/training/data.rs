@@ -17,6 +17,10 @@ pub trait Samples: Sync {
     }
     /// Sample `index` at `resolution`.
     fn get(&self, index: usize, resolution: usize) -> Result<Prepared>;
+    /// Sample `index` as training sees it in `epoch` (augmented, where the source augments).
+    fn get_for_epoch(&self, index: usize, resolution: usize, _epoch: usize) -> Result<Prepared> {
+        self.get(index, resolution)
+    }
 }
 
 impl Samples for Dataset {
@@ -32,6 +36,9 @@ impl Samples for Dataset {
 pub struct Limited<'a, S: Samples + ?Sized>(pub &'a S, pub usize);
 
 impl<S: Samples + ?Sized> Samples for Limited<'_, S> {
+    fn get_for_epoch(&self, index: usize, resolution: usize, epoch: usize) -> Result<Prepared> {
+        self.0.get_for_epoch(index, resolution, epoch)
+    }
     fn len(&self) -> usize {
         self.0.len().min(self.1)
     }

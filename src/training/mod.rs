@@ -2,6 +2,7 @@
 //! the reference's weight names, so published checkpoints load for fine-tuning and trained
 //! weights leave through the same converter the runtime's models come from.
 
+pub mod augment;
 pub mod data;
 pub mod decoder;
 pub mod face_warp;
@@ -12,6 +13,7 @@ pub mod model;
 pub mod named;
 mod plot;
 pub mod predict;
+mod rng;
 pub mod swin;
 pub mod synthetic;
 pub mod train;

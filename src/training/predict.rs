@@ -6,6 +6,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
+use super::face_warp::FaceWarps;
 use super::model::{Architecture, SegFace};
 use crate::error::{Error, Result};
 use crate::postprocess::{LabelsMut, Logits, Postprocessor};
@@ -39,6 +40,21 @@ pub fn predict_image<B: Backend>(
     resolution: usize,
     device: &B::Device,
 ) -> Result<Vec<u8>> {
+    predict_image_aligned(model, rgb, width, height, resolution, None, device)
+}
+
+/// As [`predict_image`], for a LaPa model given the face's 5 landmarks in image pixels (eye
+/// centres, nose tip, mouth corners, as seen in the image): the model runs on the face-warped
+/// image and its logits are warped back (spec 9).
+pub fn predict_image_aligned<B: Backend>(
+    model: &SegFace<B>,
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    resolution: usize,
+    face_points: Option<[[f32; 2]; 5]>,
+    device: &B::Device,
+) -> Result<Vec<u8>> {
     if width == 0 || height == 0 || rgb.len() != width * height * 3 {
         return Err(Error::invalid_argument(format!(
             "{} bytes is not a {width} x {height} RGB image",
@@ -50,7 +66,18 @@ pub fn predict_image<B: Backend>(
     let mut input = vec![0f32; 3 * resolution * resolution];
     normalize_into(&resized, &IMAGENET_MEAN, &IMAGENET_STD, &mut input);
     let images = Tensor::<B, 4>::from_data(TensorData::new(input, [1, 3, resolution, resolution]), device);
-    let logits = model.forward(images).into_data().convert::<f32>().to_vec::<f32>().expect("float logits");
+    let warps = face_points
+        .map(|points| {
+            let scale = [resolution as f32 / width as f32, resolution as f32 / height as f32];
+            FaceWarps::new(&[points.map(|[x, y]| [x * scale[0], y * scale[1]])], resolution)
+        })
+        .transpose()?;
+    let logits = model
+        .forward_warped(images, warps.as_ref())
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .expect("float logits");
     let mut labels = vec![0u8; width * height];
     Postprocessor::default().labels_from_logits(
         Logits { data: &logits, classes: model.num_classes(), size: resolution },

@@ -22,6 +22,7 @@ use super::data::{batch, Batch, Samples};
 use super::loss::segface_loss;
 use super::model::SegFace;
 use super::plot::plot_history;
+use super::rng::SplitMix64;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::ConfusionMatrix;
 
@@ -145,17 +146,10 @@ fn write_history(path: &Path, history: &[EpochRecord]) -> Result<()> {
 
 /// A permutation of `0..n` for this seed (Fisher-Yates over SplitMix64).
 fn shuffled(n: usize, seed: u64) -> Vec<usize> {
-    let mut state = seed ^ 0xD1B5_4A32_D192_ED03;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
+    let mut rng = SplitMix64::new(seed);
     let mut order: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
-        order.swap(i, (next() % (i as u64 + 1)) as usize);
+        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
     order
 }
@@ -263,7 +257,8 @@ pub fn train<B: AutodiffBackend>(
         let batches = order.len().div_ceil(options.batch_size);
         let mut loss_sum = 0.0;
         for (n, chunk) in order.chunks(options.batch_size).enumerate() {
-            let prepared = chunk.iter().map(|&i| train.get(i, r)).collect::<Result<Vec<_>>>()?;
+            let prepared =
+                chunk.iter().map(|&i| train.get_for_epoch(i, r, epoch)).collect::<Result<Vec<_>>>()?;
             let b = batch::<B>(&prepared, r, device)?;
             let loss = segface_loss(model.forward_warped(b.images, b.warps.as_ref()), b.labels);
             let value = loss.clone().into_scalar().elem::<f64>();

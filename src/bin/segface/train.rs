@@ -8,14 +8,17 @@ use clap::{Args, ValueEnum};
 use segface::arch::swin::SwinConfig;
 use segface::arch::{CELEBA_NUM_CLASSES, FACE_PARTS_NUM_CLASSES};
 use segface::datasets::{Dataset, DatasetKind, Split};
+use segface::detect::FaceDetector;
+use segface::frame::Frame;
+use segface::training::augment::RandomAffine;
 use segface::training::data::{Limited, Samples};
 use segface::training::model::Architecture;
-use segface::training::predict::{model_from_weights, predict_image};
+use segface::training::predict::{model_from_weights, predict_image_aligned};
 use segface::training::synthetic::SyntheticFaces;
 use segface::training::train::{train, TrainOptions};
 use segface::training::SegFace;
 
-use crate::{err, read_weights, CliResult};
+use crate::{err, read_weights, CliResult, BUILT_IN_DETECTOR};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Backbone {
@@ -125,6 +128,9 @@ pub struct TrainArgs {
     /// Number of drawn faces for --dataset synthetic.
     #[arg(long, default_value_t = 64)]
     samples: usize,
+    /// Train LaPa without its random affine augmentation.
+    #[arg(long)]
+    no_augment: bool,
     /// Validate after every this many epochs.
     #[arg(long, default_value_t = 1)]
     validate_every: usize,
@@ -150,6 +156,33 @@ pub struct PredictArgs {
     output: PathBuf,
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     device: Device,
+    /// LaPa models: align the face by its 5 landmarks (the tanh warp the LaPa model was trained
+    /// with), found by the built-in face detector (the best face) unless --face-points gives them.
+    #[arg(long)]
+    lapa_align: bool,
+    /// The 5 landmarks for --lapa-align, in image pixels: left eye, right eye, nose tip, left and
+    /// right mouth corners (as seen in the image), as x1,y1,...,x5,y5.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, requires = "lapa_align")]
+    face_points: Option<Vec<f32>>,
+}
+
+/// The 5 face landmarks `predict --lapa-align` warps by.
+fn face_points(args: &PredictArgs, rgb: &image::RgbImage) -> Result<Option<[[f32; 2]; 5]>, String> {
+    if !args.lapa_align {
+        return Ok(None);
+    }
+    if let Some(v) = &args.face_points {
+        if v.len() != 10 {
+            return Err(format!("--face-points takes 10 numbers (5 x, y pairs), got {}", v.len()));
+        }
+        return Ok(Some(std::array::from_fn(|i| [v[2 * i], v[2 * i + 1]])));
+    }
+    let view = segface::ImageView::rgb(rgb.as_raw(), rgb.width(), rgb.height()).map_err(err)?;
+    let detector = FaceDetector::from_bytes(BUILT_IN_DETECTOR, FaceDetector::DEFAULT_SIZE).map_err(err)?;
+    let faces = detector.detect(&Frame::Packed(view), Default::default(), 0.5).map_err(err)?;
+    let best = faces.first().ok_or("--lapa-align: no face found (give its landmarks with --face-points)")?;
+    eprintln!("aligning by the detected face (score {:.2})", best.score);
+    Ok(Some(best.landmarks))
 }
 
 /// The training samples, the validation samples and the number of classes of the head.
@@ -187,6 +220,10 @@ fn run<B: AutodiffBackend>(args: &TrainArgs, device: B::Device) -> CliResult {
     }
     let limit = args.limit.unwrap_or(usize::MAX);
     let train_set = Limited(train_set.as_ref(), limit);
+    // LaPa trains on randomly rotated, scaled and shifted faces, as the reference does.
+    let augmented = RandomAffine { samples: &train_set, seed: args.seed };
+    let train_set: &dyn Samples =
+        if args.dataset == TrainData::Lapa && !args.no_augment { &augmented } else { &train_set };
     let val_set = val_set.as_ref().map(|v| Limited(v.as_ref(), limit));
     let options = TrainOptions {
         batch_size: args.batch_size,
@@ -201,7 +238,7 @@ fn run<B: AutodiffBackend>(args: &TrainArgs, device: B::Device) -> CliResult {
         ..TrainOptions::reference(args.resolution, args.output.clone())
     };
     let (_, history) =
-        train(model, &train_set, val_set.as_ref().map(|v| v as &dyn Samples), &options, &device)
+        train(model, train_set, val_set.as_ref().map(|v| v as &dyn Samples), &options, &device)
             .map_err(err)?;
     if let Some(last) = history.last() {
         println!(
@@ -238,8 +275,10 @@ fn predict<B: Backend>(args: &PredictArgs, device: B::Device) -> CliResult {
     let model = model_from_weights::<B>(&weights, &device).map_err(err)?;
     let rgb = image::open(&args.image).map_err(|e| format!("{}: {e}", args.image.display()))?.to_rgb8();
     let (w, h) = (rgb.width(), rgb.height());
+    let points = face_points(args, &rgb)?;
     let labels =
-        predict_image(&model, rgb.as_raw(), w as usize, h as usize, args.resolution, &device).map_err(err)?;
+        predict_image_aligned(&model, rgb.as_raw(), w as usize, h as usize, args.resolution, points, &device)
+            .map_err(err)?;
     image::GrayImage::from_raw(w, h, labels)
         .expect("label map size")
         .save(&args.output)
