@@ -59,7 +59,8 @@ const PRECISION_BITS: u32 = 32 - 8 - 2;
 const CUBIC_A: f64 = -0.5;
 const CUBIC_SUPPORT: f64 = 2.0;
 
-fn cubic(x: f64) -> f64 {
+/// Keys' cubic kernel with PIL's a = -0.5 (also LaPa's bicubic augmentation).
+pub(crate) fn cubic(x: f64) -> f64 {
     let x = x.abs();
     if x < 1.0 {
         ((CUBIC_A + 2.0) * x - (CUBIC_A + 3.0)) * x * x + 1.0

@@ -503,21 +503,12 @@ fn lapa_trains_through_its_face_warp() {
         write_lapa_sample(&root, split, &name, |x, y| ((x / 8 + y / 6) % 11) as u8, &lapa_points(shift));
     }
     let out = scratch("lapa_train_out");
-    ok(&segface(&[
-        "train",
-        "--dataset",
-        "lapa",
-        "--root",
-        s(&root),
-        "--resolution",
-        "64",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "2",
-        "--output",
-        s(&out),
-    ]));
+    let train = |epochs: &str| {
+        let args =
+            ["train", "--dataset", "lapa", "--root", s(&root), "--resolution", "64", "--epochs", epochs];
+        segface(&[&args[..], &["--batch-size", "2", "--output", s(&out)]].concat())
+    };
+    ok(&train("2"));
     let history = std::fs::read_to_string(out.join("history.csv")).unwrap();
     let last: Vec<f64> = history.lines().last().unwrap().split(',').filter_map(|v| v.parse().ok()).collect();
     assert!(last.iter().all(|v| v.is_finite()), "{history}");
@@ -562,19 +553,7 @@ fn lapa_trains_through_its_face_warp() {
 
     // Coincident landmarks have no alignment: the error names the problem.
     write_lapa_sample(&root, "train", "face9", |_, _| 0, &vec![[5.0, 5.0]; 106]);
-    let broken = segface(&[
-        "train",
-        "--dataset",
-        "lapa",
-        "--root",
-        s(&root),
-        "--resolution",
-        "64",
-        "--epochs",
-        "1",
-        "--output",
-        s(&out),
-    ]);
+    let broken = train("1");
     assert!(!broken.status.success());
     assert!(
         String::from_utf8_lossy(&broken.stderr).contains("coincident"),

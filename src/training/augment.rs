@@ -7,6 +7,7 @@ use super::data::Samples;
 use super::rng::SplitMix64;
 use crate::datasets::Prepared;
 use crate::error::Result;
+use crate::resize::cubic;
 
 /// One draw of the random affine map.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -74,18 +75,6 @@ impl Affine {
             })
         });
         Prepared { rgb, labels, face_points }
-    }
-}
-
-/// Keys' cubic with a = -0.5 (PIL's bicubic).
-fn cubic(t: f64) -> f64 {
-    let (t, a) = (t.abs(), -0.5);
-    if t < 1.0 {
-        ((a + 2.0) * t - (a + 3.0)) * t * t + 1.0
-    } else if t < 2.0 {
-        (((t - 5.0) * t + 8.0) * t - 4.0) * a
-    } else {
-        0.0
     }
 }
 
