@@ -35,6 +35,7 @@ pub mod postprocess;
 pub mod preprocess;
 pub mod profile;
 pub mod resize;
+mod rng;
 mod session;
 mod stored_constants;
 #[cfg(feature = "training")]

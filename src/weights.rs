@@ -8,6 +8,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::arch::KeySpec;
 use crate::error::{Error, Result};
+use crate::rng::SplitMix64;
 
 /// One float32 tensor in row-major order.
 #[derive(Clone, Debug, PartialEq)]
@@ -152,16 +153,8 @@ impl Weights {
     /// not depend on weight values) and tests. Scaled so activations stay in a sane range;
     /// BatchNorm variances are positive.
     pub fn seeded(keys: &[KeySpec], seed: u64) -> Self {
-        let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
-        let mut next = move || {
-            // SplitMix64: tiny, good enough for test weights.
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        };
+        let mut rng = SplitMix64::from_state(seed ^ 0x9E37_79B9_7F4A_7C15);
+        let mut next = move || (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
         let mut weights = Weights::default();
         for spec in keys {
             let numel: usize = spec.shape.iter().product();

@@ -4,10 +4,10 @@
 //! landmarks moved the same way. No flips: left and right are classes.
 
 use super::data::Samples;
-use super::rng::SplitMix64;
 use crate::datasets::Prepared;
 use crate::error::Result;
 use crate::resize::cubic;
+use crate::rng::SplitMix64;
 
 /// One draw of the random affine map.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -22,7 +22,7 @@ impl Affine {
     pub const SCALE: (f64, f64) = (0.5, 3.0);
     pub const MAX_TRANSLATE: f64 = 20.0;
 
-    pub fn draw(rng: &mut SplitMix64) -> Self {
+    pub(crate) fn draw(rng: &mut SplitMix64) -> Self {
         Affine {
             degrees: rng.uniform(-Self::MAX_DEGREES, Self::MAX_DEGREES),
             scale: rng.uniform(Self::SCALE.0, Self::SCALE.1),

@@ -13,7 +13,6 @@ pub mod model;
 pub mod named;
 mod plot;
 pub mod predict;
-mod rng;
 pub mod swin;
 pub mod synthetic;
 pub mod train;

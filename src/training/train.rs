@@ -22,9 +22,9 @@ use super::data::{batch, Batch, Samples};
 use super::loss::segface_loss;
 use super::model::SegFace;
 use super::plot::plot_history;
-use super::rng::SplitMix64;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::ConfusionMatrix;
+use crate::rng::SplitMix64;
 
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
