@@ -19,6 +19,13 @@ use crate::resize::RowSource;
 /// frame pixels.
 pub type Landmarks = [[f32; 2]; 5];
 
+/// Landmarks of a `width x height` image moved onto the R x R image the whole image is resized
+/// to (as LaPa's alignment points are).
+pub fn resized_landmarks(points: &Landmarks, width: usize, height: usize, resolution: usize) -> Landmarks {
+    let scale = [resolution as f32 / width as f32, resolution as f32 / height as f32];
+    points.map(|[x, y]| [x * scale[0], y * scale[1]])
+}
+
 /// The most samples per axis averaged into one model pixel (a 16x downscale still averages 64).
 const MAX_SAMPLES_PER_AXIS: usize = 8;
 

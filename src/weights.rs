@@ -58,6 +58,11 @@ impl Weights {
         self.tensors.get(name).ok_or_else(|| Error::invalid_model(format!("missing weight `{name}`")))
     }
 
+    /// How many class tokens (output classes) a SegFace state dict holds.
+    pub fn class_tokens(&self) -> usize {
+        self.names().filter(|n| crate::arch::is_token_key(n)).count()
+    }
+
     /// Checks that the weights are exactly `expected`: no key missing, none unknown, every shape
     /// equal. The error names the first offending key.
     pub fn check_against(&self, expected: &[KeySpec]) -> Result<()> {

@@ -292,6 +292,11 @@ pub fn token_key(name: &str) -> String {
     format!("face_decoder.{name}_token.weight")
 }
 
+/// Whether `key` names a class token (any attribute name, see [`token_key`]).
+pub fn is_token_key(key: &str) -> bool {
+    key.starts_with("face_decoder.") && key.ends_with("_token.weight")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

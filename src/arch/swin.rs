@@ -136,6 +136,8 @@ pub const EMBED_CONV_KEY: &str = "0.0.0";
 pub const EMBED_NORM_KEY: &str = "0.0.2";
 /// Key of torchvision's final LayerNorm under the backbone: in every checkpoint, unused by SegFace.
 pub const FINAL_NORM_KEY: &str = "1";
+/// A key every Swin SegFace state dict has and no MobileNetV3 one (the first block's qkv).
+pub const SWIN_MARKER_KEY: &str = "backbone.0.1.0.attn.qkv.weight";
 
 /// Every float tensor of the Swin SegFace state dict, in reference order (the int64
 /// `relative_position_index` buffers are recomputed, not weights).

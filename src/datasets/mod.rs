@@ -248,8 +248,7 @@ impl Dataset {
                 let points = sample.landmarks.as_deref().and_then(lapa_five_points).ok_or_else(|| {
                     malformed(&sample.image, "has no 106 landmarks for the LaPa face alignment")
                 })?;
-                let scale = [resolution as f32 / w as f32, resolution as f32 / h as f32];
-                Some(points.map(|[x, y]| [x * scale[0], y * scale[1]]))
+                Some(crate::align::resized_landmarks(&points, w, h, resolution))
             }
             _ => None,
         };

@@ -99,15 +99,14 @@ pub fn export_mobilenet(weights: &Weights, options: &ExportOptions) -> Result<Ve
 pub fn build_model(weights: &Weights, options: &ExportOptions) -> Result<ModelProto> {
     let r = options.resolution;
     check_resolution(r)?;
-    let tokens =
-        weights.names().filter(|n| n.starts_with("face_decoder.") && n.ends_with("_token.weight")).count();
+    let tokens = weights.class_tokens();
     if tokens != CELEBA_NUM_CLASSES && tokens > 0 {
         return Err(Error::invalid_model(format!(
             "these weights have {tokens} class tokens: the runtime's models are the 19-class \
              CelebAMask-HQ head (LaPa and Helen models run in `segface predict`)"
         )));
     }
-    if weights.get("backbone.0.1.0.attn.qkv.weight").is_ok() {
+    if weights.get(arch::swin::SWIN_MARKER_KEY).is_ok() {
         return Err(Error::invalid_model(
             "these weights have a Swin backbone: the runtime runs MobileNetV3 models (Swin models run in \
              `segface predict`)",

@@ -11,7 +11,7 @@ use super::face_warp::{resample, FaceWarps};
 use super::mobilenet::MobileNetV3;
 use super::named::{Assign, Collect, CountParams, KeyList, NamedWeights, WeightVisitor};
 use super::swin::Swin;
-use crate::arch::swin::SwinConfig;
+use crate::arch::swin::{stage_key, SwinConfig, EMBED_CONV_KEY, SWIN_MARKER_KEY};
 use crate::arch::TAP_CHANNELS;
 use crate::error::{Error, Result};
 use crate::weights::Weights;
@@ -57,15 +57,16 @@ impl Architecture {
     /// from their width, depths from the block count), so any Swin checkpoint loads without
     /// being described. Stochastic depth, a training setting, is not stored and reads as 0.
     pub fn of_weights(weights: &Weights) -> Result<Self> {
-        let Ok(patch_conv) = weights.get("backbone.0.0.0.weight") else {
-            return Ok(Architecture::MobileNetV3);
-        };
-        let not_swin = || Error::invalid_model("the weights hold neither a MobileNetV3 nor a Swin backbone");
-        if patch_conv.shape.len() != 4 || weights.get("backbone.0.1.0.attn.qkv.weight").is_err() {
+        if weights.get(SWIN_MARKER_KEY).is_err() {
             return Ok(Architecture::MobileNetV3);
         }
+        let not_swin = || Error::invalid_model("the weights hold neither a MobileNetV3 nor a Swin backbone");
+        let patch_conv = weights.get(&format!("backbone.{EMBED_CONV_KEY}.weight"))?;
+        if patch_conv.shape.len() != 4 {
+            return Err(not_swin());
+        }
         let table = |stage: usize| {
-            weights.get(&format!("backbone.0.{}.0.attn.relative_position_bias_table", 2 * stage + 1))
+            weights.get(&format!("backbone.{}.0.attn.relative_position_bias_table", stage_key(stage)))
         };
         let first = table(0).map_err(|_| not_swin())?;
         let side = (first.shape[0] as f64).sqrt().round() as usize;
@@ -75,7 +76,7 @@ impl Architecture {
             heads[stage] = *table(stage).map_err(|_| not_swin())?.shape.get(1).ok_or_else(not_swin)?;
             depths[stage] = (0..)
                 .take_while(|b| {
-                    weights.get(&format!("backbone.0.{}.{b}.norm1.weight", 2 * stage + 1)).is_ok()
+                    weights.get(&format!("backbone.{}.{b}.norm1.weight", stage_key(stage))).is_ok()
                 })
                 .count();
         }
@@ -89,6 +90,18 @@ impl Architecture {
         };
         config.validate()?;
         Ok(Architecture::Swin(config))
+    }
+
+    /// Whether both describe the same network: a training setting (Swin's stochastic depth),
+    /// which weights do not record, is left out.
+    pub fn same_network(&self, other: &Architecture) -> bool {
+        match (self, other) {
+            (Architecture::Swin(a), Architecture::Swin(b)) => {
+                SwinConfig { stochastic_depth_prob: 0.0, ..a.clone() }
+                    == SwinConfig { stochastic_depth_prob: 0.0, ..b.clone() }
+            }
+            (a, b) => a == b,
+        }
     }
 }
 

@@ -8,21 +8,17 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::face_warp::FaceWarps;
 use super::model::{Architecture, SegFace};
+use crate::align::resized_landmarks;
 use crate::error::{Error, Result};
 use crate::postprocess::{LabelsMut, Logits, Postprocessor};
 use crate::preprocess::{normalize_into, IMAGENET_MEAN, IMAGENET_STD};
 use crate::resize::BicubicResizer;
 use crate::weights::Weights;
 
-/// Classes of a SegFace state dict: the number of class tokens it holds.
-pub fn class_count(weights: &Weights) -> usize {
-    weights.names().filter(|n| n.starts_with("face_decoder.") && n.ends_with("_token.weight")).count()
-}
-
 /// A model built for `weights` (its backbone read off them, see [`Architecture::of_weights`])
 /// and loaded with them.
 pub fn model_from_weights<B: Backend>(weights: &Weights, device: &B::Device) -> Result<SegFace<B>> {
-    let classes = class_count(weights);
+    let classes = weights.class_tokens();
     if classes == 0 {
         return Err(Error::invalid_model("the weights hold no class tokens: not a SegFace state dict"));
     }
@@ -67,10 +63,7 @@ pub fn predict_image_aligned<B: Backend>(
     normalize_into(&resized, &IMAGENET_MEAN, &IMAGENET_STD, &mut input);
     let images = Tensor::<B, 4>::from_data(TensorData::new(input, [1, 3, resolution, resolution]), device);
     let warps = face_points
-        .map(|points| {
-            let scale = [resolution as f32 / width as f32, resolution as f32 / height as f32];
-            FaceWarps::new(&[points.map(|[x, y]| [x * scale[0], y * scale[1]])], resolution)
-        })
+        .map(|points| FaceWarps::new(&[resized_landmarks(&points, width, height, resolution)], resolution))
         .transpose()?;
     let logits = model
         .forward_warped(images, warps.as_ref())

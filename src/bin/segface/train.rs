@@ -259,13 +259,7 @@ fn predict<B: Backend>(args: &PredictArgs, device: B::Device) -> CliResult {
     if let Some(backbone) = args.backbone {
         let expected = architecture(backbone, args.swin_config.as_deref())?;
         let found = Architecture::of_weights(&weights).map_err(err)?;
-        let same = match (&expected, &found) {
-            (Architecture::Swin(a), Architecture::Swin(b)) => {
-                SwinConfig { stochastic_depth_prob: 0.0, ..a.clone() } == *b
-            }
-            (a, b) => a == b,
-        };
-        if !same {
+        if !expected.same_network(&found) {
             return Err(format!(
                 "{} holds {found:?}, not the {expected:?} asked for",
                 args.weights.display()
