@@ -118,6 +118,48 @@ fn relative_position_index(window: usize) -> Vec<i64> {
     index
 }
 
+/// The input-independent tensors of window attention, built once per forward and shared by every
+/// block that needs them (the index by all blocks, a shift mask by the shifted blocks of a stage),
+/// instead of being rebuilt and uploaded in each block.
+pub struct WindowConstants<B: Backend> {
+    device: B::Device,
+    /// `relative_position_index` per window size.
+    indices: Vec<(usize, Tensor<B, 1, Int>)>,
+    /// Shift masks per grid.
+    masks: Vec<(MaskGrid, Tensor<B, 3>)>,
+}
+
+/// Padded height, padded width, window and the shift per axis: what a shift mask depends on.
+type MaskGrid = (usize, usize, usize, [usize; 2]);
+
+impl<B: Backend> WindowConstants<B> {
+    pub fn new(device: &B::Device) -> Self {
+        WindowConstants { device: device.clone(), indices: Vec::new(), masks: Vec::new() }
+    }
+
+    fn index(&mut self, window: usize) -> Tensor<B, 1, Int> {
+        if let Some((_, t)) = self.indices.iter().find(|(w, _)| *w == window) {
+            return t.clone();
+        }
+        let n = window * window;
+        let t = Tensor::from_data(TensorData::new(relative_position_index(window), [n * n]), &self.device);
+        self.indices.push((window, t.clone()));
+        t
+    }
+
+    fn mask(&mut self, height: usize, width: usize, window: usize, shift: [usize; 2]) -> Tensor<B, 3> {
+        let key = (height, width, window, shift);
+        if let Some((_, t)) = self.masks.iter().find(|(k, _)| *k == key) {
+            return t.clone();
+        }
+        let (windows, n) = ((height / window) * (width / window), window * window);
+        let data = TensorData::new(shift_mask(height, width, window, shift), [windows, n, n]);
+        let t = Tensor::from_data(data, &self.device);
+        self.masks.push((key, t.clone()));
+        t
+    }
+}
+
 /// torchvision's `ShiftedWindowAttention`.
 #[derive(Module, Debug)]
 pub struct WindowAttention<B: Backend> {
@@ -148,12 +190,9 @@ impl<B: Backend> WindowAttention<B> {
     }
 
     /// (1, heads, N, N) bias of every token pair of a window.
-    fn relative_position_bias(&self, device: &B::Device) -> Tensor<B, 4> {
+    fn relative_position_bias(&self, constants: &mut WindowConstants<B>) -> Tensor<B, 4> {
         let n = self.window * self.window;
-        let index = Tensor::<B, 1, Int>::from_data(
-            TensorData::new(relative_position_index(self.window), [n * n]),
-            device,
-        );
+        let index = constants.index(self.window);
         self.relative_position_bias_table
             .val()
             .select(0, index)
@@ -163,9 +202,8 @@ impl<B: Backend> WindowAttention<B> {
     }
 
     /// Attention within shifted windows of a normalised (B, H, W, C) map.
-    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    pub fn forward(&self, x: Tensor<B, 4>, constants: &mut WindowConstants<B>) -> Tensor<B, 4> {
         let [b, h, w, c] = x.dims();
-        let device = x.device();
         let win = self.window;
         let (hp, wp) = (h.div_ceil(win) * win, w.div_ceil(win) * win);
         let x = pad_bottom_right(x, hp, wp);
@@ -186,12 +224,9 @@ impl<B: Backend> WindowAttention<B> {
         let part = |i: usize| qkv.clone().narrow(0, i, 1).reshape([b * windows, self.heads, n, head_dim]);
         // Scaled before q k^T, as torchvision does.
         let q = part(0).mul_scalar((head_dim as f64).powf(-0.5));
-        let mut attn = q.matmul(part(1).swap_dims(2, 3)) + self.relative_position_bias(&device);
+        let mut attn = q.matmul(part(1).swap_dims(2, 3)) + self.relative_position_bias(constants);
         if shifted {
-            let mask = Tensor::<B, 3>::from_data(
-                TensorData::new(shift_mask(hp, wp, win, shift), [windows, n, n]),
-                &device,
-            );
+            let mask = constants.mask(hp, wp, win, shift);
             attn = (attn.reshape([b, windows, self.heads, n, n]) + mask.reshape([1, windows, 1, n, n]))
                 .reshape([b * windows, self.heads, n, n]);
         }
@@ -242,8 +277,8 @@ impl<B: Backend> SwinBlock<B> {
         }
     }
 
-    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let attended = self.attn.forward(norm_channels_last(&self.norm1, x.clone()));
+    pub fn forward(&self, x: Tensor<B, 4>, constants: &mut WindowConstants<B>) -> Tensor<B, 4> {
+        let attended = self.attn.forward(norm_channels_last(&self.norm1, x.clone()), constants);
         let x = x + drop_path(attended, self.drop_probability);
         let hidden = gelu(linear_channels_last(&self.mlp_in, norm_channels_last(&self.norm2, x.clone())));
         x.clone() + drop_path(linear_channels_last(&self.mlp_out, hidden), self.drop_probability)
@@ -358,10 +393,11 @@ impl<B: Backend> Swin<B> {
         let options = ConvOptions::new([patch; 2], [0, 0], [1, 1], 1);
         let x = conv2d(images, self.embed_weight.val(), Some(self.embed_bias.val()), options);
         let mut x = norm_channels_last(&self.embed_norm, x.permute([0, 2, 3, 1]));
+        let mut constants = WindowConstants::new(&x.device());
         let mut taps = Vec::with_capacity(4);
         for (s, stage) in self.stages.iter().enumerate() {
             for block in &stage.blocks {
-                x = block.forward(x);
+                x = block.forward(x, &mut constants);
             }
             taps.push(x.clone().permute([0, 3, 1, 2]));
             if let Some(merge) = self.merges.get(s) {
