@@ -30,6 +30,7 @@ pub mod metadata;
 pub mod metrics;
 mod model;
 mod model_screen;
+pub mod ops;
 pub mod outputs;
 pub mod postprocess;
 pub mod preprocess;

@@ -193,7 +193,7 @@ impl Model {
             proto.metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
         let r = input_resolution(&proto, &props)?;
         let invalid = |context: &str, e: TractError| Error::engine(ErrorKind::InvalidModel, context, e);
-        let typed = tract_onnx::onnx()
+        let typed = crate::ops::onnx()
             .model_for_proto_model(&proto)
             .map_err(|e| invalid("cannot read the ONNX graph", e))?
             .with_input_fact(0, f32::fact([1, 3, r, r]).into())

@@ -1,6 +1,8 @@
 //! Where inference time goes: every node of the optimised plan timed on real runs and summed by
 //! operator class (`segface bench --profile`). The numbers are wall time on one thread; the
 //! classes are tract's own operator names after optimisation (e.g. `Conv` lowered to `OptMatMul`).
+//! Each node also carries its multiply-accumulate count from tract's own cost model, so a class's
+//! arithmetic rate can be set against the machine's f32 peak (`segface bench --profile`).
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -20,6 +22,15 @@ pub struct OpClassTime {
     pub nodes: usize,
     /// Mean milliseconds per run.
     pub ms: f64,
+    /// Multiply-accumulates per run (tract's cost model; 0 for pure data movement).
+    pub macs: u64,
+}
+
+impl OpClassTime {
+    /// Arithmetic rate in GFLOP/s (two flops per multiply-accumulate); 0 without arithmetic.
+    pub fn gflops(&self) -> f64 {
+        gflops(self.macs, self.ms)
+    }
 }
 
 /// Time spent in one node per run.
@@ -28,6 +39,35 @@ pub struct NodeTime {
     pub name: String,
     pub op: String,
     pub ms: f64,
+    pub macs: u64,
+    /// The shapes of its inputs, e.g. `16384x256 32x8`, to tell same-named classes apart.
+    pub inputs: String,
+}
+
+fn gflops(macs: u64, ms: f64) -> f64 {
+    if ms > 0.0 {
+        2.0 * macs as f64 / (ms * 1e6)
+    } else {
+        0.0
+    }
+}
+
+fn input_shapes(model: &TypedModel, node: &TypedNode) -> String {
+    let Ok(facts) = model.node_input_facts(node.id) else { return String::new() };
+    let dims = |f: &TypedFact| f.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
+    facts.iter().map(|f| dims(f)).collect::<Vec<_>>().join(" ")
+}
+
+/// Multiply-accumulates of one node as tract's cost model counts them (`Cost::FMA`).
+fn node_macs(model: &TypedModel, node: &TypedNode) -> u64 {
+    let Ok(facts) = model.node_input_facts(node.id) else { return 0 };
+    let Ok(costs) = node.op.cost(&facts) else { return 0 };
+    costs
+        .iter()
+        .filter(|(cost, _)| matches!(cost, tract_onnx::tract_core::ops::Cost::FMA(_)))
+        .filter_map(|(_, n)| n.to_i64().ok())
+        .map(|n| n.max(0) as u64)
+        .sum()
 }
 
 /// A plan profile: classes and nodes, slowest first.
@@ -48,6 +88,13 @@ impl Session {
         normalize_into(&rgb, &info.mean, &info.std, &mut input);
         let tensor = Tensor::from_shape(&[1, 3, info.resolution, info.resolution], &input)
             .map_err(|e| Error::engine(ErrorKind::Inference, "input tensor", e))?;
+        let (macs, shapes): (HashMap<usize, u64>, HashMap<usize, String>) = {
+            let model = self.state_mut().model();
+            (
+                model.nodes().iter().map(|node| (node.id, node_macs(model, node))).collect(),
+                model.nodes().iter().map(|node| (node.id, input_shapes(model, node))).collect(),
+            )
+        };
         let mut per_node: HashMap<usize, (String, String, f64)> = HashMap::new();
         for run in 0..=runs.max(1) {
             let state = self.state_mut();
@@ -66,16 +113,19 @@ impl Session {
                 .map_err(|e| Error::engine(ErrorKind::Inference, "profiled inference failed", e))?;
         }
         let runs = runs.max(1) as f64;
-        let mut classes: HashMap<String, (usize, f64)> = HashMap::new();
+        let mut classes: HashMap<String, (usize, f64, u64)> = HashMap::new();
         let mut nodes = Vec::new();
-        for (name, op, ms) in per_node.into_values() {
+        for (id, (name, op, ms)) in per_node {
+            let node_macs = macs.get(&id).copied().unwrap_or(0);
             let class = classes.entry(op.clone()).or_default();
             class.0 += 1;
             class.1 += ms / runs;
-            nodes.push(NodeTime { name, op, ms: ms / runs });
+            class.2 += node_macs;
+            let inputs = shapes.get(&id).cloned().unwrap_or_default();
+            nodes.push(NodeTime { name, op, ms: ms / runs, macs: node_macs, inputs });
         }
         let mut classes: Vec<OpClassTime> =
-            classes.into_iter().map(|(op, (nodes, ms))| OpClassTime { op, nodes, ms }).collect();
+            classes.into_iter().map(|(op, (nodes, ms, macs))| OpClassTime { op, nodes, ms, macs }).collect();
         classes.sort_by(|a, b| b.ms.total_cmp(&a.ms));
         nodes.sort_by(|a, b| b.ms.total_cmp(&a.ms));
         let total_ms = classes.iter().map(|c| c.ms).sum();

@@ -182,6 +182,18 @@ impl GraphBuilder {
         });
     }
 
+    /// segface's fused decoder tail (`crate::ops::upscale_head`), writing the graph output.
+    pub fn upscale_head_into(&mut self, inputs: &[&str], epsilon: f32, output: &str) {
+        self.op_into(crate::ops::upscale_head::OP_TYPE, inputs, vec![attr_float("epsilon", epsilon)], output);
+        let node = self.nodes.last_mut().expect("just pushed");
+        node.domain = crate::ops::DOMAIN.to_string();
+    }
+
+    /// Whether any node is from outside the standard domain.
+    pub fn uses_segface_ops(&self) -> bool {
+        self.nodes.iter().any(|n| n.domain == crate::ops::DOMAIN)
+    }
+
     pub fn add(&mut self, a: &str, b: &str) -> String {
         self.op("Add", &[a, b], vec![])
     }

@@ -183,6 +183,31 @@ fn positional_encoding(g: &mut GraphBuilder, w: &Weights, side: usize) -> Result
     Ok(g.concat(&[&sin, &cos], 1))
 }
 
+/// How the decoder's tail (upscaler and per-class product) is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tail {
+    /// One segface operator (`crate::ops::upscale_head`): fast, read by segface's runtime only.
+    Fused,
+    /// Standard ONNX layers, for any runtime.
+    Portable,
+}
+
+/// A 2x2 stride-2 ConvTranspose kernel (in, out, 2, 2) as the (in, 4 * out) matrix the fused
+/// tail multiplies by: column `(2 dy + dx) * out + o` holds weight [., o, dy, dx].
+fn conv_transpose_matrix(w: &Weights, key: &str) -> Result<(Vec<f32>, [usize; 2])> {
+    let t = w.get(key)?;
+    let (inp, out) = (t.shape[0], t.shape[1]);
+    let mut m = vec![0f32; inp * 4 * out];
+    for c in 0..inp {
+        for o in 0..out {
+            for s in 0..4 {
+                m[c * 4 * out + s * out + o] = t.data[(c * out + o) * 4 + s];
+            }
+        }
+    }
+    Ok((m, [inp, 4 * out]))
+}
+
 /// Emits the head on the four taps; the output (1, num_classes, R, R) is named `output`.
 pub fn segface_head(
     g: &mut GraphBuilder,
@@ -190,6 +215,7 @@ pub fn segface_head(
     taps: &[String; 4],
     resolution: usize,
     num_classes: usize,
+    tail: Tail,
     output: &str,
 ) -> Result<()> {
     let h0 = resolution / 4;
@@ -279,11 +305,33 @@ pub fn segface_head(
     let q = head.g.add(&queries, &fin);
     let queries = head.layer_norm(&format!("{t}.norm_final_attn"), &q)?;
 
-    // Upscaler: (N, 256) -> (1, 256, H0, W0) -> ConvT -> LN2d -> GELU -> ConvT -> GELU.
+    // Shared hypernetwork MLP on the refined tokens: one row of weights per class.
+    let m = "face_decoder.output_hypernetwork_mlps.layers";
+    let h = head.linear(&format!("{m}.0"), &queries)?;
+    let h = head.g.relu(&h);
+    let h = head.linear(&format!("{m}.1"), &h)?;
+    let h = head.g.relu(&h);
+    let h = head.linear(&format!("{m}.2"), &h)?;
+
+    // Upscaler: (N, 256) -> (1, 256, H0, W0) -> ConvT -> LN2d -> GELU -> ConvT -> GELU, then one
+    // dot product per class and pixel.
+    let u = "face_decoder.output_upscaling";
+    if tail == Tail::Fused {
+        let (first, first_shape) = conv_transpose_matrix(w, &format!("{u}.0.weight"))?;
+        let first = head.g.weight(&format!("{u}.0.matrix"), &first_shape, &first, 1);
+        let (second, second_shape) = conv_transpose_matrix(w, &format!("{u}.3.weight"))?;
+        let second = head.g.weight(&format!("{u}.3.matrix"), &second_shape, &second, 1);
+        let names =
+            [format!("{u}.0.bias"), format!("{u}.1.weight"), format!("{u}.1.bias"), format!("{u}.3.bias")];
+        let [b1, nw, nb, b2] = names.map(|key| head.constant_of(&key));
+        let channel_major = head.g.transpose(&keys, &[1, 0]);
+        let inputs = [&channel_major, &first, &b1?, &nw?, &nb?, &second, &b2?, &h];
+        head.g.upscale_head_into(&inputs.map(String::as_str), LN2D_EPS, output);
+        return Ok(());
+    }
     let [up0, up1] = arch::UPSCALE_CHANNELS;
     let map = head.g.transpose(&keys, &[1, 0]);
     let map = head.g.reshape(&map, &[1, EMBED_DIM, h0, h0]);
-    let u = "face_decoder.output_upscaling";
     let wt = head.conv_transpose_weight(&format!("{u}.0.weight"))?;
     let bt = head.constant_of(&format!("{u}.0.bias"))?;
     let x = head.g.conv_transpose_2x2(&map, &wt, &bt);
@@ -294,14 +342,6 @@ pub fn segface_head(
     let x = head.g.conv_transpose_2x2(&x, &wt, &bt);
     let upscaled = head.gelu(&x);
     let upscaled = head.g.reshape(&upscaled, &[up1, resolution * resolution]);
-
-    // Shared hypernetwork MLP on the refined tokens, then one dot product per class and pixel.
-    let m = "face_decoder.output_hypernetwork_mlps.layers";
-    let h = head.linear(&format!("{m}.0"), &queries)?;
-    let h = head.g.relu(&h);
-    let h = head.linear(&format!("{m}.1"), &h)?;
-    let h = head.g.relu(&h);
-    let h = head.linear(&format!("{m}.2"), &h)?;
     let logits = head.g.matmul(&h, &upscaled);
     let shape = [1, num_classes, resolution, resolution];
     let reshaped = head.g.reshape(&logits, &shape);

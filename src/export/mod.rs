@@ -73,12 +73,16 @@ pub struct ExportOptions {
     pub source_sha256: Option<String>,
     /// How weight matrices are stored.
     pub weights: WeightStorage,
+    /// Standard ONNX operators only, for other runtimes (ONNX Runtime, ...). The default graph
+    /// runs the decoder's tail as one segface operator (`crate::ops`), which only segface's
+    /// runtime reads; both compute the same function.
+    pub portable: bool,
 }
 
 impl ExportOptions {
     /// Float32 weights at resolution `resolution`, no recorded source.
     pub fn new(resolution: usize) -> Self {
-        ExportOptions { resolution, source_sha256: None, weights: WeightStorage::F32 }
+        ExportOptions { resolution, source_sha256: None, weights: WeightStorage::F32, portable: false }
     }
 }
 
@@ -115,7 +119,12 @@ pub fn build_model(weights: &Weights, options: &ExportOptions) -> Result<ModelPr
     weights.check_against(&arch::mobilenet_keys(CELEBA_NUM_CLASSES))?;
     let mut g = graph::GraphBuilder::new(options.weights);
     let taps = backbone::mobilenet_v3_taps(&mut g, weights, INPUT_NAME)?;
-    head::segface_head(&mut g, weights, &taps, r, CELEBA_NUM_CLASSES, OUTPUT_NAME)?;
+    let tail = if options.portable { head::Tail::Portable } else { head::Tail::Fused };
+    head::segface_head(&mut g, weights, &taps, r, CELEBA_NUM_CLASSES, tail, OUTPUT_NAME)?;
+    let mut opset_import = vec![OperatorSetIdProto { domain: String::new(), version: OPSET }];
+    if g.uses_segface_ops() {
+        opset_import.push(OperatorSetIdProto { domain: crate::ops::DOMAIN.into(), version: 1 });
+    }
     let graph = g.into_graph(
         "segface",
         vec![graph::value_info(INPUT_NAME, &[1, 3, r, r])],
@@ -136,7 +145,7 @@ pub fn build_model(weights: &Weights, options: &ExportOptions) -> Result<ModelPr
     }
     Ok(ModelProto {
         ir_version: IR_VERSION,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
+        opset_import,
         producer_name: "segface".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         graph: Some(graph),

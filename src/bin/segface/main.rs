@@ -2,6 +2,7 @@
 
 mod alloc_stats;
 mod eval;
+mod peak;
 mod soak;
 #[cfg(feature = "training")]
 mod train;
@@ -42,6 +43,11 @@ enum Command {
         /// symmetric, a quarter). The runtime widens them to float32 at load: same speed.
         #[arg(long, default_value = "f32")]
         weights: WeightStorage,
+        /// Standard ONNX operators only, for other runtimes (ONNX Runtime, ...). Without it the
+        /// decoder's tail is one segface operator that only segface's runtime reads (faster,
+        /// far less memory, the same function).
+        #[arg(long)]
+        portable: bool,
     },
     /// Parse a face image into a label map (8-bit PNG, pixel value = class index).
     Parse {
@@ -202,8 +208,8 @@ static ALLOCATOR: alloc_stats::CountingAllocator = alloc_stats::CountingAllocato
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Convert { checkpoint, output, resolution, weights } => {
-            convert_file(&checkpoint, &output, resolution, weights)
+        Command::Convert { checkpoint, output, resolution, weights, portable } => {
+            convert_file(&checkpoint, &output, resolution, weights, portable)
         }
         Command::Parse {
             image,
@@ -345,7 +351,13 @@ fn read_weights(path: &Path) -> Result<Weights, String> {
     }
 }
 
-fn convert_file(checkpoint: &Path, output: &Path, resolution: usize, storage: WeightStorage) -> CliResult {
+fn convert_file(
+    checkpoint: &Path,
+    output: &Path,
+    resolution: usize,
+    storage: WeightStorage,
+    portable: bool,
+) -> CliResult {
     let started = Instant::now();
     eprintln!("reading {}", checkpoint.display());
     let bytes = std::fs::read(checkpoint).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
@@ -356,6 +368,7 @@ fn convert_file(checkpoint: &Path, output: &Path, resolution: usize, storage: We
     let options = ExportOptions {
         source_sha256: Some(source_sha256.clone()),
         weights: storage,
+        portable,
         ..ExportOptions::new(resolution)
     };
     let onnx = export_mobilenet(&weights, &options).map_err(err)?;
@@ -546,8 +559,17 @@ fn info(path: &Path) -> CliResult {
 
 /// Peak resident memory of this process in MB (Linux), if known.
 fn peak_rss_mb() -> Option<f64> {
+    proc_status_mb("VmHWM:")
+}
+
+fn current_rss_mb() -> Option<f64> {
+    proc_status_mb("VmRSS:")
+}
+
+/// A memory figure from /proc/self/status (Linux and Android), in MB.
+fn proc_status_mb(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
@@ -595,6 +617,7 @@ fn bench(
     let model = Model::from_bytes(&onnx).map_err(err)?;
     drop(onnx);
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
+    let rss_loaded = current_rss_mb();
     let frame = match image_path {
         Some(p) => load_rgb(p)?,
         None => synthetic_frame(),
@@ -607,6 +630,7 @@ fn bench(
     let first = Instant::now();
     session.parse_into(&view, &mut labels, w as usize).map_err(err)?;
     let first_ms = first.elapsed().as_secs_f64() * 1e3;
+    let rss_first = current_rss_mb();
     let mut times = Vec::with_capacity(iters);
     let (allocs_before, bytes_before) = alloc_stats::snapshot();
     for _ in 0..iters {
@@ -638,9 +662,11 @@ fn bench(
     if extras.profile {
         print_profile(&session.profile(&view, iters).map_err(err)?);
     }
-    match peak_rss_mb() {
-        Some(mb) => println!("peak memory (RSS):  {mb:.0} MB"),
-        None => println!("peak memory (RSS):  unknown on this platform"),
+    match (peak_rss_mb(), rss_loaded, rss_first) {
+        (Some(peak), Some(loaded), Some(first)) => println!(
+            "peak memory (RSS):  {peak:.0} MB (after load {loaded:.0} MB, after the first parse {first:.0} MB)"
+        ),
+        _ => println!("peak memory (RSS):  unknown on this platform"),
     }
     Ok(())
 }
@@ -653,20 +679,58 @@ struct BenchExtras {
 }
 
 fn print_profile(profile: &segface::profile::Profile) {
-    println!("profile (mean ms per run by operator class, one thread):");
+    let peak = peak::f32_peak_gflops();
+    let of_peak = |gflops: f64| match peak {
+        Some(p) if gflops > 0.0 => format!("{:>5.1} %", 100.0 * gflops / p),
+        _ => format!("{:>7}", "-"),
+    };
+    match peak {
+        Some(p) => println!("f32 peak (measured, one thread): {p:.1} GFLOP/s"),
+        None => println!("f32 peak: not measured on this CPU"),
+    }
+    println!("profile (mean per run by operator class, one thread; GMAC from tract's cost model):");
+    println!(
+        "  {:<34} {:>5} {:>9} {:>6} {:>7} {:>8} {:>7}",
+        "class", "nodes", "ms", "time", "GMAC", "GFLOP/s", "peak"
+    );
     for c in &profile.classes {
         println!(
-            "  {:<28} {:>4} nodes {:>9.1} ms {:>5.1} %",
+            "  {:<34} {:>5} {:>9.1} {:>5.1}% {:>7.3} {:>8.1} {}",
             c.op,
             c.nodes,
             c.ms,
-            100.0 * c.ms / profile.total_ms
+            100.0 * c.ms / profile.total_ms,
+            c.macs as f64 / 1e9,
+            c.gflops(),
+            of_peak(c.gflops())
         );
     }
-    println!("  {:<28} {:>10} {:>9.1} ms", "total", "", profile.total_ms);
+    let macs: u64 = profile.classes.iter().map(|c| c.macs).sum();
+    let total = segface::profile::OpClassTime { op: "total".into(), nodes: 0, ms: profile.total_ms, macs };
+    println!(
+        "  {:<34} {:>5} {:>9.1} {:>6} {:>7.3} {:>8.1} {}",
+        "total",
+        "",
+        total.ms,
+        "",
+        macs as f64 / 1e9,
+        total.gflops(),
+        of_peak(total.gflops())
+    );
     println!("slowest nodes:");
-    for n in profile.nodes.iter().take(12) {
-        println!("  {:<48} {:<18} {:>7.1} ms", n.name, n.op, n.ms);
+    for n in profile
+        .nodes
+        .iter()
+        .take(std::env::var("SEGFACE_PROFILE_NODES").ok().and_then(|v| v.parse().ok()).unwrap_or(24))
+    {
+        println!(
+            "  {:<36} {:<14} {:>7.1} ms {:>6.3} GMAC  {}",
+            n.name,
+            n.op,
+            n.ms,
+            n.macs as f64 / 1e9,
+            n.inputs
+        );
     }
 }
 
@@ -754,7 +818,7 @@ fn fetch_model(
         Some(_) => eprintln!("sha256 {digest} (matches the pinned hash)"),
         None => eprintln!("sha256 {digest} (no hash pinned in the manifest yet: record this one)"),
     }
-    convert_file(&checkpoint, &output, entry.resolution, storage)?;
+    convert_file(&checkpoint, &output, entry.resolution, storage, false)?;
     let _ = std::fs::remove_file(&checkpoint);
     println!("installed {}", output.display());
     Ok(())

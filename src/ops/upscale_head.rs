@@ -1,0 +1,290 @@
+//! The decoder's tail as one operator: upscaler (ConvTranspose 2x2/2 -> LayerNorm2d -> GELU ->
+//! ConvTranspose 2x2/2 -> GELU) and the hypernetwork head's per-class dot product, from the
+//! image tokens straight to the (1, C, R, R) logits.
+//!
+//! Every step after the tokens is per pixel (a 2x2 stride-2 transposed convolution maps each
+//! input pixel to its own 2x2 block), so the operator walks one row of tokens at a time: three
+//! matrix products on row-sized blocks, the norm and GELU in between, each result written once.
+//! None of the 16 MB and 32 MB intermediate maps of the layer-by-layer graph is ever stored, and
+//! the products run on contiguous blocks instead of tract's transposed and re-packed operands.
+//!
+//! Inputs (all float32):
+//! 0. image tokens, channel-major: (E, G * G), the G x G grid row-major (G = R / 4); the layout
+//!    tract keeps the transformer's tokens in, so no transposition is needed before this operator
+//! 1. first kernel (E, 4 * M1): column `(2 dy + dx) * M1 + o` is ConvTranspose weight [., o, dy, dx]
+//! 2. first bias (M1)   3. norm weight (M1)   4. norm bias (M1)
+//! 5. second kernel (M1, 4 * M2), laid out as the first   6. second bias (M2)
+//! 7. class weights (C, M2): the hypernetwork MLP's output, one row per class
+//!
+//! Output: (1, C, R, R) logits. Attribute `epsilon`: the norm's epsilon.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
+use tract_onnx::model::ParsingContext;
+use tract_onnx::pb::NodeProto;
+use tract_onnx::tract_hir::internal::*;
+
+use tract_linalg::routines::Func;
+
+/// The operator's name in ONNX files (domain [`super::DOMAIN`]).
+pub const OP_TYPE: &str = "UpscaleHead";
+
+/// The sizes of one evaluation, read off (and checked against) the input shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Dims {
+    grid: usize,
+    embed: usize,
+    mid: usize,
+    last: usize,
+    classes: usize,
+}
+
+impl Dims {
+    fn of(shapes: &[&[usize]]) -> TractResult<Dims> {
+        ensure!(shapes.len() == 8, "UpscaleHead takes 8 inputs, got {}", shapes.len());
+        let [embed, tokens] = *shapes[0] else {
+            bail!("UpscaleHead: tokens must be (E, G*G), got {:?}", shapes[0])
+        };
+        let grid = (tokens as f64).sqrt().round() as usize;
+        ensure!(grid * grid == tokens && grid > 0, "UpscaleHead: {tokens} tokens are not a square grid");
+        let [e1, cols1] = *shapes[1] else { bail!("UpscaleHead: first kernel must be rank 2") };
+        ensure!(e1 == embed && cols1 % 4 == 0 && cols1 > 0, "UpscaleHead: first kernel is {e1}x{cols1}");
+        let mid = cols1 / 4;
+        for (i, name) in [(2, "first bias"), (3, "norm weight"), (4, "norm bias")] {
+            ensure!(shapes[i] == [mid], "UpscaleHead: {name} must be ({mid}), got {:?}", shapes[i]);
+        }
+        let [m2, cols2] = *shapes[5] else { bail!("UpscaleHead: second kernel must be rank 2") };
+        ensure!(m2 == mid && cols2 % 4 == 0 && cols2 > 0, "UpscaleHead: second kernel is {m2}x{cols2}");
+        let last = cols2 / 4;
+        ensure!(shapes[6] == [last], "UpscaleHead: second bias must be ({last}), got {:?}", shapes[6]);
+        let [classes, k] = *shapes[7] else { bail!("UpscaleHead: class weights must be rank 2") };
+        ensure!(k == last && classes > 0, "UpscaleHead: class weights are {classes}x{k}, expected Cx{last}");
+        Ok(Dims { grid, embed, mid, last, classes })
+    }
+
+    fn resolution(&self) -> usize {
+        4 * self.grid
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct UpscaleHead {
+    pub epsilon: f32,
+}
+
+impl Eq for UpscaleHead {}
+
+/// The weights of one evaluation, borrowed from the inputs.
+struct Weights<'a> {
+    first: ArrayView2<'a, f32>,
+    first_bias: &'a [f32],
+    norm_weight: &'a [f32],
+    norm_bias: &'a [f32],
+    second: ArrayView2<'a, f32>,
+    second_bias: &'a [f32],
+    classes: ArrayView2<'a, f32>,
+}
+
+impl UpscaleHead {
+    /// Writes the (C, R, R) logits of `tokens` into `out`.
+    fn run(&self, d: Dims, tokens: &[f32], w: &Weights, out: &mut [f32]) -> TractResult<()> {
+        let (g, r) = (d.grid, d.resolution());
+        let kernel = Func::Erf.ew_f32()?;
+        let mut erf = |values: &mut [f32]| kernel.run(values);
+        let mut scratch = vec![0f32; 1024];
+        // One row of tokens: G tokens -> 4G first-stage pixels -> 16G output pixels.
+        let mut first = vec![0f32; g * 4 * d.mid];
+        let mut second = vec![0f32; 4 * g * 4 * d.last];
+        // The 16G output pixels of a token row, as 4 output rows of R pixels of `last` channels.
+        let mut rows = vec![0f32; 4 * r * d.last];
+        for ty in 0..g {
+            // Tokens (ty, 0..G) as a (G, E) matrix: column c of the channel-major input, G apart.
+            let n = g * g;
+            let block = ArrayView2::from_shape(
+                (g, d.embed).strides((1, n)),
+                &tokens[ty * g..(d.embed - 1) * n + (ty + 1) * g],
+            )?;
+            let mut x1 = ArrayViewMut2::from_shape((g, 4 * d.mid), &mut first)?;
+            general_mat_mul(1.0, &block, &w.first, 0.0, &mut x1);
+            for pixel in first.chunks_exact_mut(d.mid) {
+                self.norm(pixel, w);
+            }
+            gelu_with(&mut erf, &mut scratch, &mut first)?;
+            let x1 = ArrayView2::from_shape((4 * g, d.mid), &first)?;
+            let mut x2 = ArrayViewMut2::from_shape((4 * g, 4 * d.last), &mut second)?;
+            general_mat_mul(1.0, &x1, &w.second, 0.0, &mut x2);
+            // Row (tx, dy1, dx1) of `second`, column block (dy2, dx2) is output pixel
+            // (4 ty + 2 dy1 + dy2, 4 tx + 2 dx1 + dx2).
+            for (i, pixel) in second.chunks_exact(4 * d.last).enumerate() {
+                let (tx, dy1, dx1) = (i / 4, (i / 2) % 2, i % 2);
+                for (s2, values) in pixel.chunks_exact(d.last).enumerate() {
+                    let (dy2, dx2) = (s2 / 2, s2 % 2);
+                    let (band, x) = (2 * dy1 + dy2, 4 * tx + 2 * dx1 + dx2);
+                    let dst = &mut rows[(band * r + x) * d.last..(band * r + x + 1) * d.last];
+                    for ((o, v), b) in dst.iter_mut().zip(values).zip(w.second_bias) {
+                        *o = v + b;
+                    }
+                }
+            }
+            gelu_with(&mut erf, &mut scratch, &mut rows)?;
+            for band in 0..4 {
+                let y = 4 * ty + band;
+                let pixels =
+                    ArrayView2::from_shape((r, d.last), &rows[band * r * d.last..(band + 1) * r * d.last])?;
+                // Class planes are R * R apart; this output row is R contiguous pixels of each.
+                let start = y * r;
+                let end = (d.classes - 1) * r * r + start + r;
+                let mut logits =
+                    ArrayViewMut2::from_shape((d.classes, r).strides((r * r, 1)), &mut out[start..end])?;
+                general_mat_mul(1.0, &w.classes, &pixels.t(), 0.0, &mut logits);
+            }
+        }
+        Ok(())
+    }
+
+    /// Bias and LayerNorm over the channels (biased variance) of one first-stage pixel.
+    fn norm(&self, pixel: &mut [f32], w: &Weights) {
+        let n = pixel.len() as f32;
+        for (v, b) in pixel.iter_mut().zip(w.first_bias) {
+            *v += b;
+        }
+        let mean = pixel.iter().sum::<f32>() / n;
+        let var = pixel.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+        let inv = 1.0 / (var + self.epsilon).sqrt();
+        for ((v, g), b) in pixel.iter_mut().zip(w.norm_weight).zip(w.norm_bias) {
+            *v = (*v - mean) * inv * g + b;
+        }
+    }
+}
+
+/// The exact GELU, x (1 + erf(x / sqrt 2)) / 2, in place, on tract's vectorised erf kernel for
+/// this CPU (the one tract's own GELU runs, so the fused and the portable graphs round alike).
+fn gelu_with(
+    erf: &mut dyn FnMut(&mut [f32]) -> TractResult<()>,
+    scaled: &mut [f32],
+    values: &mut [f32],
+) -> TractResult<()> {
+    for chunk in values.chunks_mut(scaled.len()) {
+        let scaled = &mut scaled[..chunk.len()];
+        for (s, x) in scaled.iter_mut().zip(chunk.iter()) {
+            *s = x * std::f32::consts::FRAC_1_SQRT_2;
+        }
+        erf(scaled)?;
+        for (x, e) in chunk.iter_mut().zip(scaled.iter()) {
+            *x = (*x * 0.5) * (e + 1.0);
+        }
+    }
+    Ok(())
+}
+
+impl Op for UpscaleHead {
+    fn name(&self) -> StaticName {
+        "SegFaceUpscaleHead".into()
+    }
+
+    op_as_typed_op!();
+}
+
+fn concrete_shape(fact: &TypedFact) -> TractResult<Vec<usize>> {
+    fact.shape.iter().map(|d| Ok(d.to_usize()?)).collect()
+}
+
+impl EvalOp for UpscaleHead {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        ensure!(inputs.len() == 8, "UpscaleHead takes 8 inputs");
+        let views = inputs.iter().map(|t| t.to_plain_array_view::<f32>()).collect::<TractResult<Vec<_>>>()?;
+        let shapes: Vec<&[usize]> = views.iter().map(|v| v.shape()).collect();
+        let d = Dims::of(&shapes)?;
+        let slice = |i: usize| views[i].as_slice().context("UpscaleHead: an input is not contiguous");
+        let matrix = |i: usize| -> TractResult<ArrayView2<f32>> {
+            let s = shapes[i];
+            Ok(ArrayView2::from_shape((s[0], s[1]), slice(i)?)?)
+        };
+        let w = Weights {
+            first: matrix(1)?,
+            first_bias: slice(2)?,
+            norm_weight: slice(3)?,
+            norm_bias: slice(4)?,
+            second: matrix(5)?,
+            second_bias: slice(6)?,
+            classes: matrix(7)?,
+        };
+        let r = d.resolution();
+        let mut output = Tensor::zero::<f32>(&[1, d.classes, r, r])?;
+        {
+            let mut view = output.to_plain_array_view_mut::<f32>()?;
+            let out = view.as_slice_mut().context("UpscaleHead: output not contiguous")?;
+            self.run(d, slice(0)?, &w, out)?;
+        }
+        Ok(tvec!(output.into_tvalue()))
+    }
+}
+
+impl TypedOp for UpscaleHead {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        for fact in inputs {
+            ensure!(fact.datum_type == f32::datum_type(), "UpscaleHead: inputs must be float32");
+        }
+        let shapes = inputs.iter().map(|f| concrete_shape(f)).collect::<TractResult<Vec<_>>>()?;
+        let d = Dims::of(&shapes.iter().map(|s| s.as_slice()).collect::<Vec<_>>())?;
+        let r = d.resolution();
+        Ok(tvec!(f32::fact([1, d.classes, r, r])))
+    }
+
+    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let shapes = inputs.iter().map(|f| concrete_shape(f)).collect::<TractResult<Vec<_>>>()?;
+        let d = Dims::of(&shapes.iter().map(|s| s.as_slice()).collect::<Vec<_>>())?;
+        let tokens = d.grid * d.grid;
+        let macs =
+            tokens * d.embed * 4 * d.mid + 4 * tokens * d.mid * 4 * d.last + 16 * tokens * d.last * d.classes;
+        Ok(tvec!((Cost::FMA(f32::datum_type()), macs.to_dim())))
+    }
+}
+
+/// Reads the ONNX node.
+pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    let epsilon: f32 = node.get_attr("epsilon")?;
+    ensure!(epsilon.is_finite() && epsilon > 0.0, "UpscaleHead: epsilon must be positive, got {epsilon}");
+    Ok((expand(UpscaleHeadInference { epsilon }), vec![]))
+}
+
+/// The inference-time face of the operator: shape rules, then the typed operator above.
+#[derive(Clone, Debug)]
+struct UpscaleHeadInference {
+    epsilon: f32,
+}
+
+impl Expansion for UpscaleHeadInference {
+    fn name(&self) -> StaticName {
+        "SegFaceUpscaleHead".into()
+    }
+
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        check_input_arity(inputs, 8)?;
+        check_output_arity(outputs, 1)?;
+        s.equals(&outputs[0].datum_type, f32::datum_type())?;
+        s.equals(&outputs[0].rank, 4)?;
+        s.equals(&outputs[0].shape[0], 1.to_dim())?;
+        s.equals(&outputs[0].shape[1], &inputs[7].shape[0])?;
+        s.given(&inputs[0].shape[1], move |s, tokens| {
+            let tokens = tokens.to_usize()?;
+            let grid = (tokens as f64).sqrt().round() as usize;
+            ensure!(grid * grid == tokens, "UpscaleHead: {tokens} tokens are not a square grid");
+            s.equals(&outputs[0].shape[2], (4 * grid).to_dim())?;
+            s.equals(&outputs[0].shape[3], (4 * grid).to_dim())
+        })
+    }
+
+    fn wire(&self, prefix: &str, model: &mut TypedModel, inputs: &[OutletId]) -> TractResult<TVec<OutletId>> {
+        model.wire_node(prefix, UpscaleHead { epsilon: self.epsilon }, inputs)
+    }
+}

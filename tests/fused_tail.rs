@@ -1,0 +1,112 @@
+//! The runtime graph's fused decoder tail (`segface::ops::upscale_head`) against the portable,
+//! standard-ONNX graph of the same weights, and against the reference's goldens; hostile
+//! versions of the fused node are load errors.
+#![cfg(feature = "convert")]
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::*;
+use prost::Message;
+use segface::export::{export_mobilenet, ExportOptions};
+use segface::weights::Weights;
+use segface::{ErrorKind, Model};
+use tract_onnx::pb::{attribute_proto::AttributeType, ModelProto};
+
+fn weights() -> &'static Weights {
+    static WEIGHTS: OnceLock<Weights> = OnceLock::new();
+    WEIGHTS.get_or_init(|| segface::checkpoint::read_torch_checkpoint(&checkpoint_path()).unwrap())
+}
+
+fn proto(portable: bool) -> ModelProto {
+    let bytes = export_mobilenet(weights(), &ExportOptions { portable, ..ExportOptions::new(256) }).unwrap();
+    ModelProto::decode(bytes.as_slice()).unwrap()
+}
+
+fn golden_logits(model: &Model) -> Vec<f32> {
+    let (_, input) = Golden::load().f32("input");
+    model.session().unwrap().logits(&input).unwrap()
+}
+
+fn custom_nodes(p: &ModelProto) -> Vec<String> {
+    let graph = p.graph.as_ref().unwrap();
+    graph
+        .node
+        .iter()
+        .filter(|n| !(n.domain.is_empty() || n.domain == "ai.onnx"))
+        .map(|n| n.op_type.clone())
+        .collect()
+}
+
+#[test]
+fn the_portable_graph_is_standard_onnx_and_the_runtime_graph_has_one_fused_tail() {
+    let portable = proto(true);
+    assert!(custom_nodes(&portable).is_empty());
+    assert!(portable.opset_import.iter().all(|o| o.domain.is_empty()));
+    let fused = proto(false);
+    assert_eq!(custom_nodes(&fused), vec!["UpscaleHead".to_string()]);
+    assert!(fused.opset_import.iter().any(|o| o.domain == segface::ops::DOMAIN && o.version == 1));
+    // The fused tail replaces the ConvTranspose layers, their norm and GELUs.
+    let ops =
+        |p: &ModelProto, op: &str| p.graph.as_ref().unwrap().node.iter().filter(|n| n.op_type == op).count();
+    assert_eq!(ops(&portable, "ConvTranspose"), 2);
+    assert_eq!(ops(&fused, "ConvTranspose"), 0);
+    assert_eq!(ops(&fused, "Erf"), 0);
+}
+
+#[test]
+fn fused_and_portable_graphs_compute_the_same_logits() {
+    let fused = Model::from_bytes(&proto(false).encode_to_vec()).unwrap();
+    let portable = Model::from_bytes(&proto(true).encode_to_vec()).unwrap();
+    let (a, b) = (golden_logits(&fused), golden_logits(&portable));
+    let (_, golden) = Golden::load().f32("logits");
+    let between = max_abs_diff(&a, &b);
+    let (fused_vs_golden, portable_vs_golden) = (max_abs_diff(&a, &golden), max_abs_diff(&b, &golden));
+    println!("fused vs portable {between:.2e}; vs golden: fused {fused_vs_golden:.2e}, portable {portable_vs_golden:.2e}");
+    assert!(between <= 2e-5, "fused and portable logits differ by {between}");
+    assert!(fused_vs_golden <= 1e-4 && portable_vs_golden <= 1e-4);
+}
+
+fn tail_node(p: &mut ModelProto) -> &mut tract_onnx::pb::NodeProto {
+    p.graph.as_mut().unwrap().node.iter_mut().find(|n| n.op_type == "UpscaleHead").unwrap()
+}
+
+fn load_error(p: &ModelProto) -> segface::Error {
+    match Model::from_bytes(&p.encode_to_vec()) {
+        Ok(_) => panic!("the hostile model must not load"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn hostile_fused_tails_are_load_errors() {
+    // A non-positive epsilon.
+    let mut p = proto(false);
+    let eps = tail_node(&mut p).attribute.iter_mut().find(|a| a.name == "epsilon").unwrap();
+    assert_eq!(eps.r#type, AttributeType::Float as i32);
+    eps.f = -1.0;
+    let e = load_error(&p);
+    assert_eq!(e.kind(), ErrorKind::InvalidModel);
+    assert!(e.to_string().contains("epsilon"), "{e}");
+
+    // Inputs wired to tensors of the wrong shapes: the class weights where the first kernel goes.
+    let mut p = proto(false);
+    let node = tail_node(&mut p);
+    node.input[1] = node.input[7].clone();
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+
+    // A first bias one channel short.
+    let mut p = proto(false);
+    let bias = tail_node(&mut p).input[2].clone();
+    let init = p.graph.as_mut().unwrap().initializer.iter_mut().find(|t| t.name == bias).unwrap();
+    init.dims = vec![63];
+    init.raw_data.truncate(63 * 4);
+    let e = load_error(&p);
+    assert_eq!(e.kind(), ErrorKind::InvalidModel);
+
+    // Too few inputs.
+    let mut p = proto(false);
+    tail_node(&mut p).input.truncate(7);
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+}
