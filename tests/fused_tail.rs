@@ -1,6 +1,6 @@
-//! The runtime graph's fused decoder tail (`segface::ops::upscale_head`) against the portable,
-//! standard-ONNX graph of the same weights, and against the reference's goldens; hostile
-//! versions of the fused node are load errors.
+//! The runtime graph's own operators (`segface::ops`: the fused decoder tail and the attention
+//! cores) against the portable, standard-ONNX graph of the same weights, and against the
+//! reference's goldens; hostile versions of those nodes are load errors.
 #![cfg(feature = "convert")]
 
 mod common;
@@ -40,12 +40,18 @@ fn custom_nodes(p: &ModelProto) -> Vec<String> {
 }
 
 #[test]
-fn the_portable_graph_is_standard_onnx_and_the_runtime_graph_has_one_fused_tail() {
+fn the_portable_graph_is_standard_onnx_and_the_runtime_graph_uses_segface_operators() {
     let portable = proto(true);
     assert!(custom_nodes(&portable).is_empty());
     assert!(portable.opset_import.iter().all(|o| o.domain.is_empty()));
     let fused = proto(false);
-    assert_eq!(custom_nodes(&fused), vec!["UpscaleHead".to_string()]);
+    let mut custom = custom_nodes(&fused);
+    custom.sort();
+    // Six attentions (block 1's self-attention, two of each cross-attention, the final one) and
+    // one tail; block 0's self-attention is a constant.
+    let mut expected = vec!["Attention"; 6];
+    expected.push("UpscaleHead");
+    assert_eq!(custom, expected);
     assert!(fused.opset_import.iter().any(|o| o.domain == segface::ops::DOMAIN && o.version == 1));
     // The fused tail replaces the ConvTranspose layers, their norm and GELUs.
     let ops =
@@ -53,6 +59,8 @@ fn the_portable_graph_is_standard_onnx_and_the_runtime_graph_has_one_fused_tail(
     assert_eq!(ops(&portable, "ConvTranspose"), 2);
     assert_eq!(ops(&fused, "ConvTranspose"), 0);
     assert_eq!(ops(&fused, "Erf"), 0);
+    assert_eq!(ops(&portable, "Softmax"), 6);
+    assert_eq!(ops(&fused, "Softmax"), 0);
 }
 
 #[test]
@@ -68,8 +76,12 @@ fn fused_and_portable_graphs_compute_the_same_logits() {
     assert!(fused_vs_golden <= 1e-4 && portable_vs_golden <= 1e-4);
 }
 
+fn node<'a>(p: &'a mut ModelProto, op: &str) -> &'a mut tract_onnx::pb::NodeProto {
+    p.graph.as_mut().unwrap().node.iter_mut().find(|n| n.op_type == op).unwrap()
+}
+
 fn tail_node(p: &mut ModelProto) -> &mut tract_onnx::pb::NodeProto {
-    p.graph.as_mut().unwrap().node.iter_mut().find(|n| n.op_type == "UpscaleHead").unwrap()
+    node(p, "UpscaleHead")
 }
 
 fn load_error(p: &ModelProto) -> segface::Error {
@@ -108,5 +120,24 @@ fn hostile_fused_tails_are_load_errors() {
     // Too few inputs.
     let mut p = proto(false);
     tail_node(&mut p).input.truncate(7);
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+}
+
+#[test]
+fn hostile_attention_nodes_are_load_errors() {
+    for heads in [0, 3, -8, 1 << 20] {
+        let mut p = proto(false);
+        node(&mut p, "Attention").attribute.iter_mut().find(|a| a.name == "heads").unwrap().i = heads;
+        let e = load_error(&p);
+        assert_eq!(e.kind(), ErrorKind::InvalidModel, "{heads} heads");
+    }
+    // K wired to a tensor of another width.
+    let mut p = proto(false);
+    let wide = node(&mut p, "UpscaleHead").input[1].clone();
+    node(&mut p, "Attention").input[1] = wide;
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+    // A missing V.
+    let mut p = proto(false);
+    node(&mut p, "Attention").input.truncate(2);
     assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
 }

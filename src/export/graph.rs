@@ -185,8 +185,14 @@ impl GraphBuilder {
     /// segface's fused decoder tail (`crate::ops::upscale_head`), writing the graph output.
     pub fn upscale_head_into(&mut self, inputs: &[&str], epsilon: f32, output: &str) {
         self.op_into(crate::ops::upscale_head::OP_TYPE, inputs, vec![attr_float("epsilon", epsilon)], output);
-        let node = self.nodes.last_mut().expect("just pushed");
-        node.domain = crate::ops::DOMAIN.to_string();
+        self.nodes.last_mut().expect("just pushed").domain = crate::ops::DOMAIN.to_string();
+    }
+
+    /// segface's multi-head attention core (`crate::ops::attention`) on projected Q, K, V.
+    pub fn attention_core(&mut self, q: &str, k: &str, v: &str, heads: usize) -> String {
+        let out = self.op(crate::ops::attention::OP_TYPE, &[q, k, v], vec![attr_int("heads", heads as i64)]);
+        self.nodes.last_mut().expect("just pushed").domain = crate::ops::DOMAIN.to_string();
+        out
     }
 
     /// Whether any node is from outside the standard domain.

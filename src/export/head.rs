@@ -19,6 +19,8 @@ use crate::weights::Weights;
 struct Head<'a> {
     g: &'a mut GraphBuilder,
     w: &'a Weights,
+    /// Whether segface's own operators may be used (`Tail::Fused`).
+    fused: bool,
 }
 
 impl Head<'_> {
@@ -64,6 +66,10 @@ impl Head<'_> {
         let q = self.linear(&format!("{prefix}.q_proj"), q)?;
         let k = self.linear(&format!("{prefix}.k_proj"), k)?;
         let v = self.linear(&format!("{prefix}.v_proj"), v)?;
+        if self.fused {
+            let out = self.g.attention_core(&q, &k, &v, NUM_HEADS);
+            return self.linear(&format!("{prefix}.out_proj"), &out);
+        }
         let q = self.g.reshape(&q, &[nq, NUM_HEADS, head_dim]);
         let q = self.g.transpose(&q, &[1, 0, 2]);
         let k = self.g.reshape(&k, &[nk, NUM_HEADS, head_dim]);
@@ -186,7 +192,8 @@ fn positional_encoding(g: &mut GraphBuilder, w: &Weights, side: usize) -> Result
 /// How the decoder's tail (upscaler and per-class product) is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tail {
-    /// One segface operator (`crate::ops::upscale_head`): fast, read by segface's runtime only.
+    /// segface's own operators (`crate::ops`): the tail as one, and each attention's core;
+    /// fast, read by segface's runtime only.
     Fused,
     /// Standard ONNX layers, for any runtime.
     Portable,
@@ -220,7 +227,7 @@ pub fn segface_head(
 ) -> Result<()> {
     let h0 = resolution / 4;
     let tokens = h0 * h0;
-    let mut head = Head { g, w };
+    let mut head = Head { g, w, fused: tail == Tail::Fused };
 
     // Fusion at each tap's resolution, then upsampling of 256 channels to the stride-4 grid.
     let mut fused: Option<String> = None;

@@ -2,6 +2,7 @@
 //! slow generic code. The exporter's runtime graph uses them (domain [`DOMAIN`]); its portable
 //! graph (`--portable`) computes the same function with standard ONNX operators only.
 
+pub mod attention;
 pub mod upscale_head;
 
 /// The ONNX domain of segface's operators.
@@ -10,6 +11,7 @@ pub const DOMAIN: &str = "ai.segface";
 /// tract's ONNX reader with segface's operators registered.
 pub fn onnx() -> tract_onnx::Onnx {
     let mut onnx = tract_onnx::onnx();
+    onnx.op_register.insert(attention::OP_TYPE, attention::parse);
     onnx.op_register.insert(upscale_head::OP_TYPE, upscale_head::parse);
     onnx
 }

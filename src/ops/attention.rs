@@ -1,0 +1,204 @@
+//! Multi-head attention's core as one operator: softmax(Q_h K_h^T / sqrt(d)) V_h for every head
+//! h, with Q, K and V already projected and the heads side by side in their columns.
+//!
+//! The layer-by-layer graph splits the heads with reshapes and transpositions that tract
+//! materialises (a 16 MB copy each at R = 512) and runs the image-to-token softmax as one short
+//! row at a time. Here each head's columns are read in place (strided matrix products), scores
+//! live in a block-sized buffer, and the softmax exponentiates a whole block in one call of
+//! tract's vectorised exp.
+//!
+//! Inputs (float32): Q (M, I), K (L, I), V (L, I) with I = heads * d. Output: (M, I).
+//! Attribute `heads`.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
+use tract_linalg::routines::Func;
+use tract_onnx::model::ParsingContext;
+use tract_onnx::pb::NodeProto;
+use tract_onnx::tract_hir::internal::*;
+
+/// The operator's name in ONNX files (domain [`super::DOMAIN`]).
+pub const OP_TYPE: &str = "Attention";
+
+/// Query rows per block: the scores of a block (rows x L) stay small enough for the cache,
+/// but a block has at least `MIN_BLOCK_ROWS` rows, or all of them, so that each head's keys are
+/// packed for the matrix product a few times, not once per couple of rows.
+const BLOCK_ELEMENTS: usize = 1 << 15;
+const MIN_BLOCK_ROWS: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Dims {
+    queries: usize,
+    keys: usize,
+    width: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attention {
+    pub heads: usize,
+}
+
+impl Attention {
+    fn dims(&self, shapes: &[&[usize]]) -> TractResult<Dims> {
+        ensure!(shapes.len() == 3, "Attention takes Q, K and V, got {} inputs", shapes.len());
+        let ([m, i], [l, ik], [lv, iv]) = (shapes[0], shapes[1], shapes[2]) else {
+            bail!("Attention: Q, K and V must be matrices, got {:?}", shapes)
+        };
+        ensure!(
+            i == ik && i == iv && l == lv,
+            "Attention: Q {:?}, K {:?} and V {:?} do not fit",
+            shapes[0],
+            shapes[1],
+            shapes[2]
+        );
+        ensure!(
+            *i > 0 && i % self.heads == 0,
+            "Attention: width {i} is not a multiple of {} heads",
+            self.heads
+        );
+        ensure!(*l > 0, "Attention: no keys");
+        Ok(Dims { queries: *m, keys: *l, width: *i })
+    }
+
+    fn run(&self, d: Dims, q: &[f32], k: &[f32], v: &[f32], out: &mut [f32]) -> TractResult<()> {
+        let exp = Func::Exp.ew_f32()?;
+        let head_dim = d.width / self.heads;
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let block = (BLOCK_ELEMENTS / d.keys).max(MIN_BLOCK_ROWS).min(d.queries.max(1));
+        let mut scores = vec![0f32; block * d.keys];
+        let columns = |data, rows, h| head_columns(data, rows, d.width, head_dim, h);
+        for first in (0..d.queries).step_by(block) {
+            let rows = block.min(d.queries - first);
+            let q_block = &q[first * d.width..(first + rows) * d.width];
+            for h in 0..self.heads {
+                let s = &mut scores[..rows * d.keys];
+                let mut s_view = ArrayViewMut2::from_shape((rows, d.keys), &mut *s)?;
+                general_mat_mul(
+                    scale,
+                    &columns(q_block, rows, h)?,
+                    &columns(k, d.keys, h)?.t(),
+                    0.0,
+                    &mut s_view,
+                );
+                for row in s.chunks_exact_mut(d.keys) {
+                    let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+                    for x in row.iter_mut() {
+                        *x -= max;
+                    }
+                }
+                exp.run(s)?;
+                for row in s.chunks_exact_mut(d.keys) {
+                    let inv = 1.0 / row.iter().sum::<f32>();
+                    for x in row.iter_mut() {
+                        *x *= inv;
+                    }
+                }
+                let probs = ArrayView2::from_shape((rows, d.keys), &*s)?;
+                let start = first * d.width + h * head_dim;
+                let end = (first + rows - 1) * d.width + h * head_dim + head_dim;
+                let mut o =
+                    ArrayViewMut2::from_shape((rows, head_dim).strides((d.width, 1)), &mut out[start..end])?;
+                general_mat_mul(1.0, &probs, &columns(v, d.keys, h)?, 0.0, &mut o);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Head `h`'s columns of a (rows, width) row-major matrix.
+fn head_columns(
+    data: &[f32],
+    rows: usize,
+    width: usize,
+    head_dim: usize,
+    h: usize,
+) -> TractResult<ArrayView2<'_, f32>> {
+    let start = h * head_dim;
+    let end = (rows - 1) * width + start + head_dim;
+    Ok(ArrayView2::from_shape((rows, head_dim).strides((width, 1)), &data[start..end])?)
+}
+
+impl Op for Attention {
+    fn name(&self) -> StaticName {
+        "SegFaceAttention".into()
+    }
+
+    op_as_typed_op!();
+}
+
+fn shapes_of(inputs: &[&TypedFact]) -> TractResult<Vec<Vec<usize>>> {
+    inputs.iter().map(|f| f.shape.iter().map(|d| Ok(d.to_usize()?)).collect()).collect()
+}
+
+impl EvalOp for Attention {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let views = inputs.iter().map(|t| t.to_plain_array_view::<f32>()).collect::<TractResult<Vec<_>>>()?;
+        let shapes: Vec<&[usize]> = views.iter().map(|v| v.shape()).collect();
+        let d = self.dims(&shapes)?;
+        let slice = |i: usize| views[i].as_slice().context("Attention: an input is not contiguous");
+        let mut output = Tensor::zero::<f32>(&[d.queries, d.width])?;
+        if d.queries > 0 {
+            let mut view = output.to_plain_array_view_mut::<f32>()?;
+            let out = view.as_slice_mut().context("Attention: output not contiguous")?;
+            self.run(d, slice(0)?, slice(1)?, slice(2)?, out)?;
+        }
+        Ok(tvec!(output.into_tvalue()))
+    }
+}
+
+impl TypedOp for Attention {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        for fact in inputs {
+            ensure!(fact.datum_type == f32::datum_type(), "Attention: inputs must be float32");
+        }
+        let shapes = shapes_of(inputs)?;
+        let d = self.dims(&shapes.iter().map(|s| s.as_slice()).collect::<Vec<_>>())?;
+        Ok(tvec!(f32::fact([d.queries, d.width])))
+    }
+
+    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let shapes = shapes_of(inputs)?;
+        let d = self.dims(&shapes.iter().map(|s| s.as_slice()).collect::<Vec<_>>())?;
+        Ok(tvec!((Cost::FMA(f32::datum_type()), (2 * d.queries * d.keys * d.width).to_dim())))
+    }
+}
+
+/// Reads the ONNX node.
+pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    let heads: i64 = node.get_attr("heads")?;
+    ensure!((1..=1024).contains(&heads), "Attention: {heads} heads");
+    Ok((expand(AttentionInference { heads: heads as usize }), vec![]))
+}
+
+#[derive(Clone, Debug)]
+struct AttentionInference {
+    heads: usize,
+}
+
+impl Expansion for AttentionInference {
+    fn name(&self) -> StaticName {
+        "SegFaceAttention".into()
+    }
+
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        check_input_arity(inputs, 3)?;
+        check_output_arity(outputs, 1)?;
+        s.equals(&outputs[0].datum_type, f32::datum_type())?;
+        s.equals(&outputs[0].rank, 2)?;
+        s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
+        s.equals(&outputs[0].shape[1], &inputs[0].shape[1])
+    }
+
+    fn wire(&self, prefix: &str, model: &mut TypedModel, inputs: &[OutletId]) -> TractResult<TVec<OutletId>> {
+        model.wire_node(prefix, Attention { heads: self.heads }, inputs)
+    }
+}
