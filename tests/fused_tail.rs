@@ -47,10 +47,10 @@ fn the_portable_graph_is_standard_onnx_and_the_runtime_graph_uses_segface_operat
     let fused = proto(false);
     let mut custom = custom_nodes(&fused);
     custom.sort();
-    // Six attentions (block 1's self-attention, two of each cross-attention, the final one) and
-    // one tail; block 0's self-attention is a constant.
+    // Six attentions (block 1's self-attention, two of each cross-attention, the final one; block
+    // 0's self-attention is a constant), the tail and the fusion's upsampled sum.
     let mut expected = vec!["Attention"; 6];
-    expected.push("UpscaleHead");
+    expected.extend(["UpsampleSum", "UpscaleHead"]);
     assert_eq!(custom, expected);
     assert!(fused.opset_import.iter().any(|o| o.domain == segface::ops::DOMAIN && o.version == 1));
     // The fused tail replaces the ConvTranspose layers, their norm and GELUs.
@@ -139,5 +139,22 @@ fn hostile_attention_nodes_are_load_errors() {
     // A missing V.
     let mut p = proto(false);
     node(&mut p, "Attention").input.truncate(2);
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+}
+
+#[test]
+fn hostile_upsample_sums_are_load_errors() {
+    // The smallest map first: the others do not fit in it.
+    let mut p = proto(false);
+    node(&mut p, "UpsampleSum").input.swap(0, 3);
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+    // A map of another rank (the first kernel of the tail, a matrix).
+    let mut p = proto(false);
+    let matrix = node(&mut p, "UpscaleHead").input[1].clone();
+    node(&mut p, "UpsampleSum").input[2] = matrix;
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+    // No maps at all.
+    let mut p = proto(false);
+    node(&mut p, "UpsampleSum").input.clear();
     assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
 }

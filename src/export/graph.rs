@@ -182,17 +182,36 @@ impl GraphBuilder {
         });
     }
 
+    /// A node of segface's own operators (`crate::ops`, domain `ai.segface`).
+    fn segface_op_into(&mut self, op: &str, inputs: &[&str], attribute: Vec<AttributeProto>, output: &str) {
+        self.op_into(op, inputs, attribute, output);
+        self.nodes.last_mut().expect("just pushed").domain = crate::ops::DOMAIN.to_string();
+    }
+
+    fn segface_op(&mut self, op: &str, inputs: &[&str], attribute: Vec<AttributeProto>) -> String {
+        let output = self.fresh(&op.to_ascii_lowercase());
+        self.segface_op_into(op, inputs, attribute, &output);
+        output
+    }
+
     /// segface's fused decoder tail (`crate::ops::upscale_head`), writing the graph output.
     pub fn upscale_head_into(&mut self, inputs: &[&str], epsilon: f32, output: &str) {
-        self.op_into(crate::ops::upscale_head::OP_TYPE, inputs, vec![attr_float("epsilon", epsilon)], output);
-        self.nodes.last_mut().expect("just pushed").domain = crate::ops::DOMAIN.to_string();
+        self.segface_op_into(
+            crate::ops::upscale_head::OP_TYPE,
+            inputs,
+            vec![attr_float("epsilon", epsilon)],
+            output,
+        );
     }
 
     /// segface's multi-head attention core (`crate::ops::attention`) on projected Q, K, V.
     pub fn attention_core(&mut self, q: &str, k: &str, v: &str, heads: usize) -> String {
-        let out = self.op(crate::ops::attention::OP_TYPE, &[q, k, v], vec![attr_int("heads", heads as i64)]);
-        self.nodes.last_mut().expect("just pushed").domain = crate::ops::DOMAIN.to_string();
-        out
+        self.segface_op(crate::ops::attention::OP_TYPE, &[q, k, v], vec![attr_int("heads", heads as i64)])
+    }
+
+    /// segface's sum of bilinearly upsampled maps (`crate::ops::upsample_sum`), at `maps[0]`'s size.
+    pub fn upsample_sum(&mut self, maps: &[&str]) -> String {
+        self.segface_op(crate::ops::upsample_sum::OP_TYPE, maps, vec![])
     }
 
     /// Whether any node is from outside the standard domain.

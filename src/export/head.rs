@@ -148,6 +148,22 @@ fn fused_projection(w: &Weights, tap: usize) -> Result<(Vec<f32>, Vec<f32>, usiz
     Ok((weight, bias, in_ch))
 }
 
+/// Bilinear upsampling of (1, 256, s, s) to (1, 256, h0, h0) as two exact matrix products with
+/// the interpolation matrix (columns, then rows), in standard ONNX.
+fn upsample_by_matrices(g: &mut GraphBuilder, y: &str, index: usize, size: usize, h0: usize) -> String {
+    let up = constants::bilinear_matrix(size, h0);
+    let mut up_t = vec![0f32; up.data.len()];
+    for r in 0..h0 {
+        for c in 0..size {
+            up_t[c * h0 + r] = up.data[r * size + c];
+        }
+    }
+    let cols = g.constant(&format!("upsample{index}.cols"), &[size, h0], &up_t);
+    let rows = g.constant(&format!("upsample{index}.rows"), &[h0, size], &up.data);
+    let y = g.matmul(y, &cols);
+    g.matmul(&rows, &y)
+}
+
 /// The class tokens T0, (num_classes, 256), in output-channel order.
 fn class_tokens(w: &Weights, num_classes: usize) -> Result<Mat> {
     let mut data = Vec::with_capacity(num_classes * EMBED_DIM);
@@ -230,32 +246,27 @@ pub fn segface_head(
     let mut head = Head { g, w, fused: tail == Tail::Fused };
 
     // Fusion at each tap's resolution, then upsampling of 256 channels to the stride-4 grid.
-    let mut fused: Option<String> = None;
+    let mut projected = Vec::with_capacity(taps.len());
     for (i, tap) in taps.iter().enumerate() {
         let (weight, bias, in_ch) = fused_projection(w, i)?;
         let wc = head.g.weight(&format!("fuse{i}.w"), &[EMBED_DIM, in_ch, 1, 1], &weight, 0);
         let bc = head.g.constant(&format!("fuse{i}.b"), &[EMBED_DIM], &bias);
-        let mut y = head.g.conv(tap, &wc, &bc, 1, 1, 1);
-        let size = resolution >> (2 + i);
-        if size != h0 {
-            let up = constants::bilinear_matrix(size, h0);
-            let mut up_t = vec![0f32; up.data.len()];
-            for r in 0..h0 {
-                for c in 0..size {
-                    up_t[c * h0 + r] = up.data[r * size + c];
-                }
-            }
-            let cols = head.g.constant(&format!("upsample{i}.cols"), &[size, h0], &up_t);
-            let rows = head.g.constant(&format!("upsample{i}.rows"), &[h0, size], &up.data);
-            y = head.g.matmul(&y, &cols);
-            y = head.g.matmul(&rows, &y);
-        }
-        fused = Some(match fused {
-            None => y,
-            Some(acc) => head.g.add(&acc, &y),
-        });
+        projected.push(head.g.conv(tap, &wc, &bc, 1, 1, 1));
     }
-    let fused = fused.expect("four taps");
+    let fused = if head.fused {
+        head.g.upsample_sum(&projected.iter().map(String::as_str).collect::<Vec<_>>())
+    } else {
+        let mut fused: Option<String> = None;
+        for (i, y) in projected.into_iter().enumerate() {
+            let size = resolution >> (2 + i);
+            let y = if size == h0 { y } else { upsample_by_matrices(head.g, &y, i, size, h0) };
+            fused = Some(match fused {
+                None => y,
+                Some(acc) => head.g.add(&acc, &y),
+            });
+        }
+        fused.expect("four taps")
+    };
 
     // Image tokens K (N, 256), row-major over the grid, and their positional encoding P.
     let k = head.g.reshape(&fused, &[EMBED_DIM, tokens]);

@@ -3,6 +3,7 @@
 //! graph (`--portable`) computes the same function with standard ONNX operators only.
 
 pub mod attention;
+pub mod upsample_sum;
 pub mod upscale_head;
 
 /// The ONNX domain of segface's operators.
@@ -12,6 +13,7 @@ pub const DOMAIN: &str = "ai.segface";
 pub fn onnx() -> tract_onnx::Onnx {
     let mut onnx = tract_onnx::onnx();
     onnx.op_register.insert(attention::OP_TYPE, attention::parse);
+    onnx.op_register.insert(upsample_sum::OP_TYPE, upsample_sum::parse);
     onnx.op_register.insert(upscale_head::OP_TYPE, upscale_head::parse);
     onnx
 }

@@ -1,0 +1,223 @@
+//! The MLP fusion's sum of upsampled maps as one operator: out = x_0 + up(x_1) + up(x_2) + ...,
+//! each `up` a bilinear resize (half-pixel centres, PyTorch `align_corners=False`) to x_0's size.
+//!
+//! The standard graph writes each resize as two matrix products with the interpolation matrix,
+//! whose outputs tract transposes back (a 16 MB copy each at R = 512), then adds the maps. Here
+//! one channel is done at a time, its output plane summed while in the cache: each map's rows
+//! are resized by a small matrix product on the low-resolution plane, then each output row is
+//! the two-tap blend of two of those rows, added in place.
+//!
+//! Inputs: maps (1, C, h_i, w_i), float32, the first the largest. Output: (1, C, h_0, w_0).
+
+use tract_onnx::model::ParsingContext;
+use tract_onnx::pb::NodeProto;
+use tract_onnx::tract_hir::internal::*;
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+
+use crate::bilinear::{taps, Tap};
+
+/// The operator's name in ONNX files (domain [`super::DOMAIN`]).
+pub const OP_TYPE: &str = "UpsampleSum";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpsampleSum;
+
+/// (channels, height, width) of each input, checked: same channels, none larger than the first.
+fn dims(shapes: &[&[usize]]) -> TractResult<Vec<(usize, usize, usize)>> {
+    ensure!(!shapes.is_empty(), "UpsampleSum needs at least one input");
+    let dims = shapes
+        .iter()
+        .map(|s| match **s {
+            [1, c, h, w] if c > 0 && h > 0 && w > 0 => Ok((c, h, w)),
+            _ => bail!("UpsampleSum: inputs must be non-empty (1, C, H, W) maps, got {s:?}"),
+        })
+        .collect::<TractResult<Vec<_>>>()?;
+    let (c, h, w) = dims[0];
+    for &(ci, hi, wi) in &dims[1..] {
+        ensure!(
+            ci == c && hi <= h && wi <= w,
+            "UpsampleSum: a ({ci}, {hi}, {wi}) map does not fit ({c}, {h}, {w})"
+        );
+    }
+    Ok(dims)
+}
+
+/// The (input, output) matrix of a bilinear resize along one axis: column j holds output j's
+/// two taps. Multiplying by it resizes every row at once (a gather per output is far slower).
+fn resize_matrix(input: usize, output: usize) -> Array2<f32> {
+    let mut m = Array2::zeros((input, output));
+    for (j, t) in taps(input, output).enumerate() {
+        m[(t.lo, j)] += 1.0 - t.frac;
+        m[(t.hi, j)] += t.frac;
+    }
+    m
+}
+
+/// Adds the bilinear resize of the plane `x` (h, w) to `out` (rows.len(), W): the plane's rows
+/// are resized into `wide` (h, W) by the product with `cols` (w, W), then each output row is
+/// the two-tap blend of two rows of `wide`.
+fn add_upsampled(
+    x: &[f32],
+    h: usize,
+    rows: &[Tap],
+    cols: &Array2<f32>,
+    wide: &mut [f32],
+    out: &mut [f32],
+) -> TractResult<()> {
+    let (w, width) = cols.dim();
+    let plane = ArrayView2::from_shape((h, w), x)?;
+    let mut wide_view = ArrayViewMut2::from_shape((h, width), &mut *wide)?;
+    general_mat_mul(1.0, &plane, cols, 0.0, &mut wide_view);
+    for (dst, t) in out.chunks_exact_mut(width).zip(rows) {
+        let (lo, hi) = (&wide[t.lo * width..(t.lo + 1) * width], &wide[t.hi * width..(t.hi + 1) * width]);
+        let (a, b) = (1.0 - t.frac, t.frac);
+        for ((o, l), u) in dst.iter_mut().zip(lo).zip(hi) {
+            *o += l * a + u * b;
+        }
+    }
+    Ok(())
+}
+
+/// One output channel: the first map's plane plus every other map's resized plane (so the
+/// output plane is summed while it sits in the cache).
+struct Resize {
+    rows: Vec<Tap>,
+    cols: Array2<f32>,
+    wide: Vec<f32>,
+}
+
+impl Op for UpsampleSum {
+    fn name(&self) -> StaticName {
+        "SegFaceUpsampleSum".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for UpsampleSum {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let views = inputs.iter().map(|t| t.to_plain_array_view::<f32>()).collect::<TractResult<Vec<_>>>()?;
+        let shapes: Vec<&[usize]> = views.iter().map(|v| v.shape()).collect();
+        let dims = dims(&shapes)?;
+        let slice = |i: usize| views[i].as_slice().context("UpsampleSum: an input is not contiguous");
+        let (c, h, w) = dims[0];
+        let mut output = Tensor::zero::<f32>(&[1, c, h, w])?;
+        {
+            let mut view = output.to_plain_array_view_mut::<f32>()?;
+            let out = view.as_slice_mut().context("UpsampleSum: output not contiguous")?;
+            out.copy_from_slice(slice(0)?);
+            let mut resizes: Vec<Resize> = dims[1..]
+                .iter()
+                .map(|&(_, hi, wi)| Resize {
+                    rows: taps(hi, h).collect(),
+                    cols: resize_matrix(wi, w),
+                    wide: vec![0f32; hi * w],
+                })
+                .collect();
+            let inputs = (1..dims.len()).map(slice).collect::<TractResult<Vec<_>>>()?;
+            for (channel, plane) in out.chunks_exact_mut(h * w).enumerate() {
+                for ((x, &(_, hi, wi)), resize) in inputs.iter().zip(&dims[1..]).zip(&mut resizes) {
+                    let src = &x[channel * hi * wi..(channel + 1) * hi * wi];
+                    add_upsampled(src, hi, &resize.rows, &resize.cols, &mut resize.wide, plane)?;
+                }
+            }
+        }
+        Ok(tvec!(output.into_tvalue()))
+    }
+}
+
+impl TypedOp for UpsampleSum {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        for fact in inputs {
+            ensure!(fact.datum_type == f32::datum_type(), "UpsampleSum: inputs must be float32");
+        }
+        let shapes = inputs
+            .iter()
+            .map(|f| f.shape.iter().map(|d| Ok(d.to_usize()?)).collect::<TractResult<Vec<usize>>>())
+            .collect::<TractResult<Vec<_>>>()?;
+        let (c, h, w) = dims(&shapes.iter().map(|s| s.as_slice()).collect::<Vec<_>>())?[0];
+        Ok(tvec!(f32::fact([1, c, h, w])))
+    }
+
+    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let shapes = inputs
+            .iter()
+            .map(|f| f.shape.iter().map(|d| Ok(d.to_usize()?)).collect::<TractResult<Vec<usize>>>())
+            .collect::<TractResult<Vec<_>>>()?;
+        let dims = dims(&shapes.iter().map(|s| s.as_slice()).collect::<Vec<_>>())?;
+        let (_, h, w) = dims[0];
+        // Per map: the row product (h_i x w_i x W) and two multiply-adds per output value.
+        let macs: usize = dims[1..].iter().map(|&(c, hi, wi)| c * (hi * wi * w + 2 * h * w)).sum();
+        Ok(tvec!((Cost::FMA(f32::datum_type()), macs.to_dim())))
+    }
+}
+
+/// Reads the ONNX node.
+pub fn parse(_ctx: &ParsingContext, _node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    Ok((expand(UpsampleSumInference), vec![]))
+}
+
+#[derive(Clone, Debug)]
+struct UpsampleSumInference;
+
+impl Expansion for UpsampleSumInference {
+    fn name(&self) -> StaticName {
+        "SegFaceUpsampleSum".into()
+    }
+
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        ensure!(!inputs.is_empty(), "UpsampleSum needs at least one input");
+        check_output_arity(outputs, 1)?;
+        s.equals(&outputs[0].datum_type, f32::datum_type())?;
+        s.equals(&outputs[0].shape, &inputs[0].shape)
+    }
+
+    fn wire(&self, prefix: &str, model: &mut TypedModel, inputs: &[OutletId]) -> TractResult<TVec<OutletId>> {
+        model.wire_node(prefix, UpsampleSum, inputs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::constants::bilinear_matrix;
+
+    /// The two-tap resize equals the interpolation matrices the portable graph multiplies by.
+    #[test]
+    fn two_tap_resize_equals_the_interpolation_matrices() {
+        let (c, h, w, big) = (3, 4, 4, 16);
+        let x: Vec<f32> = (0..c * h * w).map(|i| ((i * 37) % 23) as f32 * 0.25 - 2.0).collect();
+        let mut out = vec![0f32; c * big * big];
+        let t: Vec<Tap> = taps(h, big).collect();
+        let mut wide = vec![0f32; h * big];
+        for (src, dst) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(big * big)) {
+            add_upsampled(src, h, &t, &resize_matrix(w, big), &mut wide, dst).unwrap();
+        }
+        let m = bilinear_matrix(h, big);
+        for ch in 0..c {
+            for y in 0..big {
+                for xo in 0..big {
+                    let mut expected = 0f32;
+                    for i in 0..h {
+                        for j in 0..w {
+                            expected += m.data[y * h + i] * m.data[xo * w + j] * x[ch * h * w + i * w + j];
+                        }
+                    }
+                    let got = out[ch * big * big + y * big + xo];
+                    assert!((got - expected).abs() < 1e-5, "({ch}, {y}, {xo}): {got} vs {expected}");
+                }
+            }
+        }
+    }
+}
