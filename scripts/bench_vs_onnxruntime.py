@@ -7,7 +7,8 @@ Usage:
       --model r512.onnx [--ort-model reference_export_r512.onnx] [--reps 10]
 
 `--model` is what segface runs (made by `segface convert`). ONNX Runtime runs `--ort-model`, by
-default the same file (standard ONNX operators only); pass the reference's own PyTorch export of
+default the same file; a segface runtime model (segface's own operators) needs `--ort-model` with
+the `--portable` export of the same checkpoint, or the reference's own PyTorch export of
 the same checkpoint to compare against what the reference ships. The input is the model's
 resolution square, so no resize is timed on either side; segface's time includes its own
 preprocessing and argmax, ONNX Runtime's the normalisation and argmax done with numpy.

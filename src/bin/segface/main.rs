@@ -618,6 +618,7 @@ fn bench(
     drop(onnx);
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let rss_loaded = current_rss_mb();
+    let peak_loaded = peak_rss_mb();
     let frame = match image_path {
         Some(p) => load_rgb(p)?,
         None => synthetic_frame(),
@@ -662,9 +663,10 @@ fn bench(
     if extras.profile {
         print_profile(&session.profile(&view, iters).map_err(err)?);
     }
-    match (peak_rss_mb(), rss_loaded, rss_first) {
-        (Some(peak), Some(loaded), Some(first)) => println!(
-            "peak memory (RSS):  {peak:.0} MB (after load {loaded:.0} MB, after the first parse {first:.0} MB)"
+    match (peak_rss_mb(), peak_loaded, rss_loaded, rss_first) {
+        (Some(peak), Some(peak_loaded), Some(loaded), Some(first)) => println!(
+            "peak memory (RSS):  {peak:.0} MB (by the end of load {peak_loaded:.0} MB; after load {loaded:.0} MB, \
+             after the first parse {first:.0} MB)"
         ),
         _ => println!("peak memory (RSS):  unknown on this platform"),
     }
