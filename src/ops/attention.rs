@@ -17,6 +17,8 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
+use super::{contiguous, f32_output, f32_shapes, f32_views, shape_refs};
+
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "Attention";
 
@@ -126,25 +128,20 @@ impl Op for Attention {
     op_as_typed_op!();
 }
 
-fn shapes_of(inputs: &[&TypedFact]) -> TractResult<Vec<Vec<usize>>> {
-    inputs.iter().map(|f| f.shape.iter().map(|d| Ok(d.to_usize()?)).collect()).collect()
-}
-
 impl EvalOp for Attention {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let views = inputs.iter().map(|t| t.to_plain_array_view::<f32>()).collect::<TractResult<Vec<_>>>()?;
+        let views = f32_views(&inputs)?;
         let shapes: Vec<&[usize]> = views.iter().map(|v| v.shape()).collect();
         let d = self.dims(&shapes)?;
-        let slice = |i: usize| views[i].as_slice().context("Attention: an input is not contiguous");
-        let mut output = Tensor::zero::<f32>(&[d.queries, d.width])?;
-        if d.queries > 0 {
-            let mut view = output.to_plain_array_view_mut::<f32>()?;
-            let out = view.as_slice_mut().context("Attention: output not contiguous")?;
-            self.run(d, slice(0)?, slice(1)?, slice(2)?, out)?;
-        }
-        Ok(tvec!(output.into_tvalue()))
+        let [q, k, v] = [0, 1, 2].map(|i| contiguous("Attention", &views[i]));
+        let (q, k, v) = (q?, k?, v?);
+        let output = f32_output(&[d.queries, d.width], |out| match d.queries {
+            0 => Ok(()),
+            _ => self.run(d, q, k, v, out),
+        })?;
+        Ok(tvec!(output))
     }
 }
 
@@ -152,17 +149,12 @@ impl TypedOp for Attention {
     as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        for fact in inputs {
-            ensure!(fact.datum_type == f32::datum_type(), "Attention: inputs must be float32");
-        }
-        let shapes = shapes_of(inputs)?;
-        let d = self.dims(&shapes.iter().map(|s| s.as_slice()).collect::<Vec<_>>())?;
+        let d = self.dims(&shape_refs(&f32_shapes("Attention", inputs)?))?;
         Ok(tvec!(f32::fact([d.queries, d.width])))
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
-        let shapes = shapes_of(inputs)?;
-        let d = self.dims(&shapes.iter().map(|s| s.as_slice()).collect::<Vec<_>>())?;
+        let d = self.dims(&shape_refs(&f32_shapes("Attention", inputs)?))?;
         Ok(tvec!((Cost::FMA(f32::datum_type()), (2 * d.queries * d.keys * d.width).to_dim())))
     }
 }

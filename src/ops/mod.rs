@@ -17,3 +17,46 @@ pub fn onnx() -> tract_onnx::Onnx {
     onnx.op_register.insert(upscale_head::OP_TYPE, upscale_head::parse);
     onnx
 }
+
+use tract_onnx::prelude::tract_ndarray::ArrayViewD;
+use tract_onnx::tract_hir::internal::*;
+
+/// The concrete shapes of typed inputs, every input float32 (segface's operators run on float32
+/// only); `op` names the operator in the error.
+pub(crate) fn f32_shapes(op: &str, inputs: &[&TypedFact]) -> TractResult<Vec<Vec<usize>>> {
+    inputs
+        .iter()
+        .map(|f| {
+            ensure!(f.datum_type == f32::datum_type(), "{op}: inputs must be float32");
+            f.shape.iter().map(|d| Ok(d.to_usize()?)).collect()
+        })
+        .collect()
+}
+
+/// Borrowed shapes, as the operators' size checks take them.
+pub(crate) fn shape_refs(shapes: &[Vec<usize>]) -> Vec<&[usize]> {
+    shapes.iter().map(Vec::as_slice).collect()
+}
+
+/// Float32 views of evaluated inputs.
+pub(crate) fn f32_views(inputs: &[TValue]) -> TractResult<Vec<ArrayViewD<'_, f32>>> {
+    inputs.iter().map(|t| t.to_plain_array_view::<f32>()).collect()
+}
+
+/// A view's data as one contiguous slice.
+pub(crate) fn contiguous<'a>(op: &str, view: &ArrayViewD<'a, f32>) -> TractResult<&'a [f32]> {
+    view.to_slice().with_context(|| format!("{op}: an input is not contiguous"))
+}
+
+/// A zeroed float32 output of `shape`, filled by `fill`.
+pub(crate) fn f32_output(
+    shape: &[usize],
+    fill: impl FnOnce(&mut [f32]) -> TractResult<()>,
+) -> TractResult<TValue> {
+    let mut output = Tensor::zero::<f32>(shape)?;
+    {
+        let mut view = output.to_plain_array_view_mut::<f32>()?;
+        fill(view.as_slice_mut().context("output tensor not contiguous")?)?;
+    }
+    Ok(output.into_tvalue())
+}

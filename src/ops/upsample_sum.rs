@@ -16,6 +16,7 @@ use tract_onnx::tract_hir::internal::*;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
+use super::{contiguous, f32_output, f32_shapes, f32_views, shape_refs};
 use crate::bilinear::{taps, Tap};
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
@@ -100,16 +101,13 @@ impl EvalOp for UpsampleSum {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let views = inputs.iter().map(|t| t.to_plain_array_view::<f32>()).collect::<TractResult<Vec<_>>>()?;
+        let views = f32_views(&inputs)?;
         let shapes: Vec<&[usize]> = views.iter().map(|v| v.shape()).collect();
         let dims = dims(&shapes)?;
-        let slice = |i: usize| views[i].as_slice().context("UpsampleSum: an input is not contiguous");
-        let (c, h, w) = dims[0];
-        let mut output = Tensor::zero::<f32>(&[1, c, h, w])?;
-        {
-            let mut view = output.to_plain_array_view_mut::<f32>()?;
-            let out = view.as_slice_mut().context("UpsampleSum: output not contiguous")?;
-            out.copy_from_slice(slice(0)?);
+        let maps = views.iter().map(|v| contiguous("UpsampleSum", v)).collect::<TractResult<Vec<_>>>()?;
+        let (_, h, w) = dims[0];
+        let output = f32_output(&[1, dims[0].0, h, w], |out| {
+            out.copy_from_slice(maps[0]);
             let mut resizes: Vec<Resize> = dims[1..]
                 .iter()
                 .map(|&(_, hi, wi)| Resize {
@@ -118,15 +116,15 @@ impl EvalOp for UpsampleSum {
                     wide: vec![0f32; hi * w],
                 })
                 .collect();
-            let inputs = (1..dims.len()).map(slice).collect::<TractResult<Vec<_>>>()?;
             for (channel, plane) in out.chunks_exact_mut(h * w).enumerate() {
-                for ((x, &(_, hi, wi)), resize) in inputs.iter().zip(&dims[1..]).zip(&mut resizes) {
+                for ((x, &(_, hi, wi)), resize) in maps[1..].iter().zip(&dims[1..]).zip(&mut resizes) {
                     let src = &x[channel * hi * wi..(channel + 1) * hi * wi];
                     add_upsampled(src, hi, &resize.rows, &resize.cols, &mut resize.wide, plane)?;
                 }
             }
-        }
-        Ok(tvec!(output.into_tvalue()))
+            Ok(())
+        })?;
+        Ok(tvec!(output))
     }
 }
 
@@ -134,23 +132,12 @@ impl TypedOp for UpsampleSum {
     as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        for fact in inputs {
-            ensure!(fact.datum_type == f32::datum_type(), "UpsampleSum: inputs must be float32");
-        }
-        let shapes = inputs
-            .iter()
-            .map(|f| f.shape.iter().map(|d| Ok(d.to_usize()?)).collect::<TractResult<Vec<usize>>>())
-            .collect::<TractResult<Vec<_>>>()?;
-        let (c, h, w) = dims(&shapes.iter().map(|s| s.as_slice()).collect::<Vec<_>>())?[0];
+        let (c, h, w) = dims(&shape_refs(&f32_shapes("UpsampleSum", inputs)?))?[0];
         Ok(tvec!(f32::fact([1, c, h, w])))
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
-        let shapes = inputs
-            .iter()
-            .map(|f| f.shape.iter().map(|d| Ok(d.to_usize()?)).collect::<TractResult<Vec<usize>>>())
-            .collect::<TractResult<Vec<_>>>()?;
-        let dims = dims(&shapes.iter().map(|s| s.as_slice()).collect::<Vec<_>>())?;
+        let dims = dims(&shape_refs(&f32_shapes("UpsampleSum", inputs)?))?;
         let (_, h, w) = dims[0];
         // Per map: the row product (h_i x w_i x W) and two multiply-adds per output value.
         let macs: usize = dims[1..].iter().map(|&(c, hi, wi)| c * (hi * wi * w + 2 * h * w)).sum();

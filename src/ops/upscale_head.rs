@@ -24,6 +24,8 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
+use super::{contiguous, f32_output, f32_shapes, f32_views, shape_refs};
+
 use tract_linalg::routines::Func;
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
@@ -185,19 +187,15 @@ impl Op for UpscaleHead {
     op_as_typed_op!();
 }
 
-fn concrete_shape(fact: &TypedFact) -> TractResult<Vec<usize>> {
-    fact.shape.iter().map(|d| Ok(d.to_usize()?)).collect()
-}
-
 impl EvalOp for UpscaleHead {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         ensure!(inputs.len() == 8, "UpscaleHead takes 8 inputs");
-        let views = inputs.iter().map(|t| t.to_plain_array_view::<f32>()).collect::<TractResult<Vec<_>>>()?;
+        let views = f32_views(&inputs)?;
         let shapes: Vec<&[usize]> = views.iter().map(|v| v.shape()).collect();
         let d = Dims::of(&shapes)?;
-        let slice = |i: usize| views[i].as_slice().context("UpscaleHead: an input is not contiguous");
+        let slice = |i: usize| contiguous("UpscaleHead", &views[i]);
         let matrix = |i: usize| -> TractResult<ArrayView2<f32>> {
             let s = shapes[i];
             Ok(ArrayView2::from_shape((s[0], s[1]), slice(i)?)?)
@@ -211,14 +209,10 @@ impl EvalOp for UpscaleHead {
             second_bias: slice(6)?,
             classes: matrix(7)?,
         };
+        let tokens = slice(0)?;
         let r = d.resolution();
-        let mut output = Tensor::zero::<f32>(&[1, d.classes, r, r])?;
-        {
-            let mut view = output.to_plain_array_view_mut::<f32>()?;
-            let out = view.as_slice_mut().context("UpscaleHead: output not contiguous")?;
-            self.run(d, slice(0)?, &w, out)?;
-        }
-        Ok(tvec!(output.into_tvalue()))
+        let output = f32_output(&[1, d.classes, r, r], |out| self.run(d, tokens, &w, out))?;
+        Ok(tvec!(output))
     }
 }
 
@@ -226,18 +220,13 @@ impl TypedOp for UpscaleHead {
     as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        for fact in inputs {
-            ensure!(fact.datum_type == f32::datum_type(), "UpscaleHead: inputs must be float32");
-        }
-        let shapes = inputs.iter().map(|f| concrete_shape(f)).collect::<TractResult<Vec<_>>>()?;
-        let d = Dims::of(&shapes.iter().map(|s| s.as_slice()).collect::<Vec<_>>())?;
+        let d = Dims::of(&shape_refs(&f32_shapes("UpscaleHead", inputs)?))?;
         let r = d.resolution();
         Ok(tvec!(f32::fact([1, d.classes, r, r])))
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
-        let shapes = inputs.iter().map(|f| concrete_shape(f)).collect::<TractResult<Vec<_>>>()?;
-        let d = Dims::of(&shapes.iter().map(|s| s.as_slice()).collect::<Vec<_>>())?;
+        let d = Dims::of(&shape_refs(&f32_shapes("UpscaleHead", inputs)?))?;
         let tokens = d.grid * d.grid;
         let macs =
             tokens * d.embed * 4 * d.mid + 4 * tokens * d.mid * 4 * d.last + 16 * tokens * d.last * d.classes;
