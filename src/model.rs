@@ -126,6 +126,21 @@ fn input_resolution(proto: &ModelProto, props: &HashMap<String, String>) -> Resu
     Ok(r)
 }
 
+/// A model file's bytes: the caller's, or ours to free once decoded.
+enum Bytes<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Bytes<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Borrowed(b) => b,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
 /// Hands the heap pages freed while loading (the decoded file, tract's intermediate models:
 /// about 40 MB at R = 512) back to the system, so an app's resident memory after a load is the
 /// model's own. glibc keeps freed pages otherwise; other C libraries need nothing here.
@@ -168,12 +183,13 @@ impl Model {
         }
         let classes = read_sidecar(path, ".classes.txt")?
             .map(|text| text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect());
-        Self::from_bytes_with_classes(&bytes, classes, digest)
+        // The file's bytes are ours: freed as soon as they are decoded, before tract's models grow.
+        Self::from_bytes_with_classes(Bytes::Owned(bytes), classes, digest)
     }
 
     /// Loads an ONNX model from memory (copied; the caller may free `bytes` afterwards).
     pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
-        Self::from_bytes_with_classes(bytes, None, sha256_hex(bytes))
+        Self::from_bytes_with_classes(Bytes::Borrowed(bytes), None, sha256_hex(bytes))
     }
 
     /// Like [`Model::from_bytes`], and the bytes' SHA-256 must equal `expected_sha256`.
@@ -181,20 +197,21 @@ impl Model {
         let expected = parse_sha256(expected_sha256)?;
         let digest = sha256_hex(bytes);
         verify(&digest, &expected, "the model bytes")?;
-        Self::from_bytes_with_classes(bytes, None, digest)
+        Self::from_bytes_with_classes(Bytes::Borrowed(bytes), None, digest)
     }
 
-    fn from_bytes_with_classes(bytes: &[u8], classes: Option<Vec<String>>, sha256: String) -> Result<Model> {
+    fn from_bytes_with_classes(bytes: Bytes, classes: Option<Vec<String>>, sha256: String) -> Result<Model> {
         // tract may panic on some malformed graphs; a model file must never take the app down.
         catch_unwind(AssertUnwindSafe(|| Self::build(bytes, classes, sha256))).unwrap_or_else(|_| {
             Err(Error::invalid_model("the model file could not be loaded (the engine rejected its graph)"))
         })
     }
 
-    fn build(bytes: &[u8], classes: Option<Vec<String>>, sha256: String) -> Result<Model> {
-        let mut proto = ModelProto::decode(bytes).map_err(|e| {
+    fn build(bytes: Bytes, classes: Option<Vec<String>>, sha256: String) -> Result<Model> {
+        let mut proto = ModelProto::decode(bytes.as_slice()).map_err(|e| {
             Error::invalid_model(format!("not an ONNX model (protobuf decoding failed: {e})"))
         })?;
+        drop(bytes);
         let graph =
             proto.graph.as_mut().ok_or_else(|| Error::invalid_model("the ONNX model has no graph"))?;
         check_stored_tensors(graph, 0)?;
@@ -204,9 +221,11 @@ impl Model {
             proto.metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
         let r = input_resolution(&proto, &props)?;
         let invalid = |context: &str, e: TractError| Error::engine(ErrorKind::InvalidModel, context, e);
-        let typed = crate::ops::onnx()
-            .model_for_proto_model(&proto)
-            .map_err(|e| invalid("cannot read the ONNX graph", e))?
+        let inference =
+            crate::ops::onnx().model_for_proto_model(&proto).map_err(|e| invalid("cannot read the ONNX graph", e))?;
+        // tract copied every tensor: the decoded file (tens of MB) is not needed any more.
+        drop(proto);
+        let typed = inference
             .with_input_fact(0, f32::fact([1, 3, r, r]).into())
             .map_err(|e| invalid("cannot fix the input shape", e))?
             .into_typed()
