@@ -221,8 +221,9 @@ impl Model {
             proto.metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
         let r = input_resolution(&proto, &props)?;
         let invalid = |context: &str, e: TractError| Error::engine(ErrorKind::InvalidModel, context, e);
-        let inference =
-            crate::ops::onnx().model_for_proto_model(&proto).map_err(|e| invalid("cannot read the ONNX graph", e))?;
+        let inference = crate::ops::onnx()
+            .model_for_proto_model(&proto)
+            .map_err(|e| invalid("cannot read the ONNX graph", e))?;
         // tract copied every tensor: the decoded file (tens of MB) is not needed any more.
         drop(proto);
         let typed = inference
