@@ -1,12 +1,14 @@
 //! Where inference time goes: every node of the optimised plan timed on real runs and summed by
-//! operator class (`segface bench --profile`). The numbers are wall time on one thread; the
-//! classes are tract's own operator names after optimisation (e.g. `Conv` lowered to `OptMatMul`).
+//! operator class (`segface bench --profile`). The numbers are wall time on the session's
+//! threads; the classes are tract's own operator names after optimisation (e.g. `Conv` lowered
+//! to `OptMatMul`).
 //! Each node also carries its multiply-accumulate count from tract's own cost model, so a class's
 //! arithmetic rate can be set against the machine's f32 peak (`segface bench --profile`).
 
 use std::collections::HashMap;
 use std::time::Instant;
 
+use tract_linalg::multithread::multithread_tract_scope;
 use tract_onnx::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -80,7 +82,8 @@ pub struct Profile {
 }
 
 impl Session {
-    /// Runs the model `runs` times on `image` (after one warm-up run) timing every node.
+    /// Runs the model `runs` times on `image` (after one warm-up run) timing every node, on the
+    /// session's threads.
     pub fn profile(&mut self, image: &ImageView, runs: usize) -> Result<Profile> {
         let info = self.model().info().clone();
         let mut input = vec![0f32; 3 * info.resolution * info.resolution];
@@ -96,21 +99,26 @@ impl Session {
             )
         };
         let mut per_node: HashMap<usize, (String, String, f64)> = HashMap::new();
+        let executor = self.executor();
         for run in 0..=runs.max(1) {
             let state = self.state_mut();
-            state
-                .run_plan_with_eval(tvec![tensor.clone().into_tvalue()], |ctx, op_state, node, inputs| {
-                    let started = Instant::now();
-                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
-                    if run > 0 {
-                        let entry = per_node
-                            .entry(node.id)
-                            .or_insert_with(|| (node.name.clone(), node.op().name().to_string(), 0.0));
-                        entry.2 += started.elapsed().as_secs_f64() * 1e3;
-                    }
-                    out
-                })
-                .map_err(|e| Error::engine(ErrorKind::Inference, "profiled inference failed", e))?;
+            multithread_tract_scope(executor.clone(), || {
+                state.run_plan_with_eval(
+                    tvec![tensor.clone().into_tvalue()],
+                    |ctx, op_state, node, inputs| {
+                        let started = Instant::now();
+                        let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                        if run > 0 {
+                            let entry = per_node
+                                .entry(node.id)
+                                .or_insert_with(|| (node.name.clone(), node.op().name().to_string(), 0.0));
+                            entry.2 += started.elapsed().as_secs_f64() * 1e3;
+                        }
+                        out
+                    },
+                )
+            })
+            .map_err(|e| Error::engine(ErrorKind::Inference, "profiled inference failed", e))?;
         }
         let runs = runs.max(1) as f64;
         let mut classes: HashMap<String, (usize, f64, u64)> = HashMap::new();

@@ -315,6 +315,11 @@ impl Session {
     }
 
     /// tract's state, for profiling.
+    /// The executor of this session's thread count (`set_threads`).
+    pub(crate) fn executor(&self) -> Executor {
+        self.executor.clone()
+    }
+
     pub(crate) fn state_mut(&mut self) -> &mut TypedSimpleState {
         &mut self.state
     }

@@ -12,6 +12,9 @@
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
+use std::ops::Range;
+
+use tract_linalg::multithread::{current_tract_executor, par_chunks_mut, Executor};
 use tract_linalg::routines::Func;
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
@@ -27,12 +30,21 @@ pub const OP_TYPE: &str = "Attention";
 /// packed for the matrix product a few times, not once per couple of rows.
 const BLOCK_ELEMENTS: usize = 1 << 15;
 const MIN_BLOCK_ROWS: usize = 64;
+/// From this many query rows, a multi-threaded session shares them among its threads.
+const PARALLEL_MIN_QUERIES: usize = 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Dims {
     queries: usize,
     keys: usize,
     width: usize,
+}
+
+/// Where output element (row, head h, column c) goes: `row * row_stride + h * head_stride + c`.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    row_stride: usize,
+    head_stride: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,7 +74,53 @@ impl Attention {
         Ok(Dims { queries: *m, keys: *l, width: *i })
     }
 
+    /// Writes the attention of every query row into `out`. Many query rows (the image tokens
+    /// attending to the class tokens) are shared among a multi-threaded session's threads; a
+    /// few rows attending to many keys stay on one thread, which packs each head's keys once.
     fn run(&self, d: Dims, q: &[f32], k: &[f32], v: &[f32], out: &mut [f32]) -> TractResult<()> {
+        let head_dim = d.width / self.heads;
+        let interleaved = Layout { row_stride: d.width, head_stride: head_dim };
+        if d.queries >= PARALLEL_MIN_QUERIES {
+            let elements = out.len();
+            return par_chunks_mut(out, d.width, elements, |first, chunk| {
+                let rows = chunk.len() / d.width;
+                let q_rows = &q[first * d.width..(first + rows) * d.width];
+                self.run_rows(Dims { queries: rows, ..d }, q_rows, k, v, 0..self.heads, chunk, interleaved)
+            });
+        }
+        if matches!(current_tract_executor(), Executor::SingleThread) || self.heads == 1 {
+            return self.run_rows(d, q, k, v, 0..self.heads, out, interleaved);
+        }
+        // Few queries, many keys: a multi-threaded session shares the heads, each written to a
+        // head-major buffer (heads x queries x d, small) and then interleaved into `out`.
+        let per_head = d.queries * head_dim;
+        let mut by_head = vec![0f32; self.heads * per_head];
+        let work = d.queries * d.keys * d.width;
+        par_chunks_mut(&mut by_head, per_head, work, |first_head, chunk| {
+            let heads = first_head..first_head + chunk.len() / per_head;
+            self.run_rows(d, q, k, v, heads, chunk, Layout { row_stride: head_dim, head_stride: per_head })
+        })?;
+        for (h, head) in by_head.chunks_exact(per_head).enumerate() {
+            for (row, values) in head.chunks_exact(head_dim).enumerate() {
+                out[row * d.width + h * head_dim..row * d.width + (h + 1) * head_dim].copy_from_slice(values);
+            }
+        }
+        Ok(())
+    }
+
+    /// Heads `heads` of all `d.queries` rows, written to `out` in `layout` (relative to the
+    /// first of `heads`).
+    #[allow(clippy::too_many_arguments)]
+    fn run_rows(
+        &self,
+        d: Dims,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        heads: Range<usize>,
+        out: &mut [f32],
+        layout: Layout,
+    ) -> TractResult<()> {
         let exp = Func::Exp.ew_f32()?;
         let head_dim = d.width / self.heads;
         let scale = 1.0 / (head_dim as f32).sqrt();
@@ -72,7 +130,7 @@ impl Attention {
         for first in (0..d.queries).step_by(block) {
             let rows = block.min(d.queries - first);
             let q_block = &q[first * d.width..(first + rows) * d.width];
-            for h in 0..self.heads {
+            for h in heads.clone() {
                 let s = &mut scores[..rows * d.keys];
                 let mut s_view = ArrayViewMut2::from_shape((rows, d.keys), &mut *s)?;
                 general_mat_mul(
@@ -96,10 +154,12 @@ impl Attention {
                     }
                 }
                 let probs = ArrayView2::from_shape((rows, d.keys), &*s)?;
-                let start = first * d.width + h * head_dim;
-                let end = (first + rows - 1) * d.width + h * head_dim + head_dim;
-                let mut o =
-                    ArrayViewMut2::from_shape((rows, head_dim).strides((d.width, 1)), &mut out[start..end])?;
+                let start = first * layout.row_stride + (h - heads.start) * layout.head_stride;
+                let end = start + (rows - 1) * layout.row_stride + head_dim;
+                let mut o = ArrayViewMut2::from_shape(
+                    (rows, head_dim).strides((layout.row_stride, 1)),
+                    &mut out[start..end],
+                )?;
                 general_mat_mul(1.0, &probs, &columns(v, d.keys, h)?, 0.0, &mut o);
             }
         }

@@ -18,6 +18,7 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use super::{contiguous, f32_output, f32_shapes, f32_views, shape_refs};
 use crate::bilinear::{taps, Tap};
+use tract_linalg::multithread::par_chunks_mut;
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "UpsampleSum";
@@ -81,14 +82,6 @@ fn add_upsampled(
     Ok(())
 }
 
-/// One output channel: the first map's plane plus every other map's resized plane (so the
-/// output plane is summed while it sits in the cache).
-struct Resize {
-    rows: Vec<Tap>,
-    cols: Array2<f32>,
-    wide: Vec<f32>,
-}
-
 impl Op for UpsampleSum {
     fn name(&self) -> StaticName {
         "SegFaceUpsampleSum".into()
@@ -106,23 +99,26 @@ impl EvalOp for UpsampleSum {
         let dims = dims(&shapes)?;
         let maps = views.iter().map(|v| contiguous("UpsampleSum", v)).collect::<TractResult<Vec<_>>>()?;
         let (_, h, w) = dims[0];
+        let resizes: Vec<(Vec<Tap>, Array2<f32>)> =
+            dims[1..].iter().map(|&(_, hi, wi)| (taps(hi, h).collect(), resize_matrix(wi, w))).collect();
         let output = f32_output(&[1, dims[0].0, h, w], |out| {
             out.copy_from_slice(maps[0]);
-            let mut resizes: Vec<Resize> = dims[1..]
-                .iter()
-                .map(|&(_, hi, wi)| Resize {
-                    rows: taps(hi, h).collect(),
-                    cols: resize_matrix(wi, w),
-                    wide: vec![0f32; hi * w],
-                })
-                .collect();
-            for (channel, plane) in out.chunks_exact_mut(h * w).enumerate() {
-                for ((x, &(_, hi, wi)), resize) in maps[1..].iter().zip(&dims[1..]).zip(&mut resizes) {
-                    let src = &x[channel * hi * wi..(channel + 1) * hi * wi];
-                    add_upsampled(src, hi, &resize.rows, &resize.cols, &mut resize.wide, plane)?;
+            let elements = out.len();
+            // Channels are independent: a multi-threaded session shares them among its threads.
+            par_chunks_mut(out, h * w, elements, |first_channel, planes| {
+                let mut wide: Vec<Vec<f32>> =
+                    dims[1..].iter().map(|&(_, hi, _)| vec![0f32; hi * w]).collect();
+                for (i, plane) in planes.chunks_exact_mut(h * w).enumerate() {
+                    let channel = first_channel + i;
+                    for (((x, &(_, hi, wi)), (rows, cols)), wide) in
+                        maps[1..].iter().zip(&dims[1..]).zip(&resizes).zip(&mut wide)
+                    {
+                        let src = &x[channel * hi * wi..(channel + 1) * hi * wi];
+                        add_upsampled(src, hi, rows, cols, wide, plane)?;
+                    }
                 }
-            }
-            Ok(())
+                Ok(())
+            })
         })?;
         Ok(tvec!(output))
     }

@@ -26,6 +26,7 @@ use tract_onnx::tract_hir::internal::*;
 
 use super::{contiguous, f32_output, f32_shapes, f32_views, shape_refs};
 
+use tract_linalg::multithread::{current_tract_executor, par_chunks_mut, Executor};
 use tract_linalg::routines::Func;
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
@@ -87,59 +88,124 @@ struct Weights<'a> {
     classes: ArrayView2<'a, f32>,
 }
 
+/// Token rows per parallel group when a session runs several threads: their logits are written
+/// to a group buffer (C x 4 x R floats per row, 39,000 at R = 512) and copied into place.
+const GROUP_ROWS: usize = 8;
+
+/// Per-thread buffers for one token row.
+struct Scratch {
+    /// G tokens -> 4G first-stage pixels of M1 channels.
+    first: Vec<f32>,
+    /// -> 16G output pixels of M2 channels, in (token, first-stage pixel) order.
+    second: Vec<f32>,
+    /// The same 16G pixels as 4 output rows of R pixels.
+    rows: Vec<f32>,
+    erf_input: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(d: Dims) -> Scratch {
+        let (g, r) = (d.grid, d.resolution());
+        Scratch {
+            first: vec![0f32; g * 4 * d.mid],
+            second: vec![0f32; 4 * g * 4 * d.last],
+            rows: vec![0f32; 4 * r * d.last],
+            erf_input: vec![0f32; 1024],
+        }
+    }
+}
+
 impl UpscaleHead {
-    /// Writes the (C, R, R) logits of `tokens` into `out`.
+    /// Writes the (C, R, R) logits of `tokens` into `out`; with a multi-threaded session, groups
+    /// of token rows are shared among its threads.
     fn run(&self, d: Dims, tokens: &[f32], w: &Weights, out: &mut [f32]) -> TractResult<()> {
+        let (g, r) = (d.grid, d.resolution());
+        if matches!(current_tract_executor(), Executor::SingleThread) {
+            let mut scratch = Scratch::new(d);
+            for ty in 0..g {
+                // Class planes are R * R apart; the token row's 4 output rows start at 4 ty.
+                self.token_row(d, ty, tokens, w, &mut scratch, out, r * r, 4 * ty * r)?;
+            }
+            return Ok(());
+        }
+        let band = d.classes * 4 * r;
+        let mut group = vec![0f32; GROUP_ROWS.min(g) * band];
+        for first_row in (0..g).step_by(GROUP_ROWS) {
+            let rows = GROUP_ROWS.min(g - first_row);
+            let buffer = &mut group[..rows * band];
+            let elements = buffer.len();
+            par_chunks_mut(buffer, band, elements, |i, chunk| {
+                let mut scratch = Scratch::new(d);
+                for (j, dst) in chunk.chunks_exact_mut(band).enumerate() {
+                    self.token_row(d, first_row + i + j, tokens, w, &mut scratch, dst, 4 * r, 0)?;
+                }
+                Ok(())
+            })?;
+            for (j, rows_of_row) in buffer.chunks_exact(band).enumerate() {
+                let y = 4 * (first_row + j);
+                for (c, src) in rows_of_row.chunks_exact(4 * r).enumerate() {
+                    out[c * r * r + y * r..c * r * r + (y + 4) * r].copy_from_slice(src);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The logits of token row `ty`: its 4 output rows of every class go to `dst`, class planes
+    /// `class_stride` apart, starting at `offset`.
+    #[allow(clippy::too_many_arguments)]
+    fn token_row(
+        &self,
+        d: Dims,
+        ty: usize,
+        tokens: &[f32],
+        w: &Weights,
+        s: &mut Scratch,
+        dst: &mut [f32],
+        class_stride: usize,
+        offset: usize,
+    ) -> TractResult<()> {
         let (g, r) = (d.grid, d.resolution());
         let kernel = Func::Erf.ew_f32()?;
         let mut erf = |values: &mut [f32]| kernel.run(values);
-        let mut scratch = vec![0f32; 1024];
-        // One row of tokens: G tokens -> 4G first-stage pixels -> 16G output pixels.
-        let mut first = vec![0f32; g * 4 * d.mid];
-        let mut second = vec![0f32; 4 * g * 4 * d.last];
-        // The 16G output pixels of a token row, as 4 output rows of R pixels of `last` channels.
-        let mut rows = vec![0f32; 4 * r * d.last];
-        for ty in 0..g {
-            // Tokens (ty, 0..G) as a (G, E) matrix: column c of the channel-major input, G apart.
-            let n = g * g;
-            let block = ArrayView2::from_shape(
-                (g, d.embed).strides((1, n)),
-                &tokens[ty * g..(d.embed - 1) * n + (ty + 1) * g],
-            )?;
-            let mut x1 = ArrayViewMut2::from_shape((g, 4 * d.mid), &mut first)?;
-            general_mat_mul(1.0, &block, &w.first, 0.0, &mut x1);
-            for pixel in first.chunks_exact_mut(d.mid) {
-                self.norm(pixel, w);
-            }
-            gelu_with(&mut erf, &mut scratch, &mut first)?;
-            let x1 = ArrayView2::from_shape((4 * g, d.mid), &first)?;
-            let mut x2 = ArrayViewMut2::from_shape((4 * g, 4 * d.last), &mut second)?;
-            general_mat_mul(1.0, &x1, &w.second, 0.0, &mut x2);
-            // Row (tx, dy1, dx1) of `second`, column block (dy2, dx2) is output pixel
-            // (4 ty + 2 dy1 + dy2, 4 tx + 2 dx1 + dx2).
-            for (i, pixel) in second.chunks_exact(4 * d.last).enumerate() {
-                let (tx, dy1, dx1) = (i / 4, (i / 2) % 2, i % 2);
-                for (s2, values) in pixel.chunks_exact(d.last).enumerate() {
-                    let (dy2, dx2) = (s2 / 2, s2 % 2);
-                    let (band, x) = (2 * dy1 + dy2, 4 * tx + 2 * dx1 + dx2);
-                    let dst = &mut rows[(band * r + x) * d.last..(band * r + x + 1) * d.last];
-                    for ((o, v), b) in dst.iter_mut().zip(values).zip(w.second_bias) {
-                        *o = v + b;
-                    }
+        // Tokens (ty, 0..G) as a (G, E) matrix: column c of the channel-major input, G apart.
+        let n = g * g;
+        let block = ArrayView2::from_shape(
+            (g, d.embed).strides((1, n)),
+            &tokens[ty * g..(d.embed - 1) * n + (ty + 1) * g],
+        )?;
+        let mut x1 = ArrayViewMut2::from_shape((g, 4 * d.mid), &mut s.first)?;
+        general_mat_mul(1.0, &block, &w.first, 0.0, &mut x1);
+        for pixel in s.first.chunks_exact_mut(d.mid) {
+            self.norm(pixel, w);
+        }
+        gelu_with(&mut erf, &mut s.erf_input, &mut s.first)?;
+        let x1 = ArrayView2::from_shape((4 * g, d.mid), &s.first)?;
+        let mut x2 = ArrayViewMut2::from_shape((4 * g, 4 * d.last), &mut s.second)?;
+        general_mat_mul(1.0, &x1, &w.second, 0.0, &mut x2);
+        // Row (tx, dy1, dx1) of `second`, column block (dy2, dx2) is output pixel
+        // (4 ty + 2 dy1 + dy2, 4 tx + 2 dx1 + dx2).
+        for (i, pixel) in s.second.chunks_exact(4 * d.last).enumerate() {
+            let (tx, dy1, dx1) = (i / 4, (i / 2) % 2, i % 2);
+            for (s2, values) in pixel.chunks_exact(d.last).enumerate() {
+                let (dy2, dx2) = (s2 / 2, s2 % 2);
+                let (band, x) = (2 * dy1 + dy2, 4 * tx + 2 * dx1 + dx2);
+                let out = &mut s.rows[(band * r + x) * d.last..(band * r + x + 1) * d.last];
+                for ((o, v), b) in out.iter_mut().zip(values).zip(w.second_bias) {
+                    *o = v + b;
                 }
             }
-            gelu_with(&mut erf, &mut scratch, &mut rows)?;
-            for band in 0..4 {
-                let y = 4 * ty + band;
-                let pixels =
-                    ArrayView2::from_shape((r, d.last), &rows[band * r * d.last..(band + 1) * r * d.last])?;
-                // Class planes are R * R apart; this output row is R contiguous pixels of each.
-                let start = y * r;
-                let end = (d.classes - 1) * r * r + start + r;
-                let mut logits =
-                    ArrayViewMut2::from_shape((d.classes, r).strides((r * r, 1)), &mut out[start..end])?;
-                general_mat_mul(1.0, &w.classes, &pixels.t(), 0.0, &mut logits);
-            }
+        }
+        gelu_with(&mut erf, &mut s.erf_input, &mut s.rows)?;
+        for band in 0..4 {
+            let pixels =
+                ArrayView2::from_shape((r, d.last), &s.rows[band * r * d.last..(band + 1) * r * d.last])?;
+            // Each class's output row is R contiguous pixels; classes are `class_stride` apart.
+            let start = offset + band * r;
+            let end = (d.classes - 1) * class_stride + start + r;
+            let mut logits =
+                ArrayViewMut2::from_shape((d.classes, r).strides((class_stride, 1)), &mut dst[start..end])?;
+            general_mat_mul(1.0, &w.classes, &pixels.t(), 0.0, &mut logits);
         }
         Ok(())
     }

@@ -661,7 +661,7 @@ fn bench(
         bench_detection(&model, &view, iters, median)?;
     }
     if extras.profile {
-        print_profile(&session.profile(&view, iters).map_err(err)?);
+        print_profile(&session.profile(&view, iters).map_err(err)?, extras.threads);
     }
     match (peak_rss_mb(), peak_loaded, rss_loaded, rss_first) {
         (Some(peak), Some(peak_loaded), Some(loaded), Some(first)) => println!(
@@ -680,17 +680,20 @@ struct BenchExtras {
     threads: usize,
 }
 
-fn print_profile(profile: &segface::profile::Profile) {
-    let peak = peak::f32_peak_gflops();
+fn print_profile(profile: &segface::profile::Profile, threads: usize) {
+    // Against the peak of all the threads the session runs on.
+    let peak = peak::f32_peak_gflops().map(|p| p * threads as f64);
     let of_peak = |gflops: f64| match peak {
         Some(p) if gflops > 0.0 => format!("{:>5.1} %", 100.0 * gflops / p),
         _ => format!("{:>7}", "-"),
     };
     match peak {
-        Some(p) => println!("f32 peak (measured, one thread): {p:.1} GFLOP/s"),
+        Some(p) => println!("f32 peak (measured on one thread, times {threads} thread(s)): {p:.1} GFLOP/s"),
         None => println!("f32 peak: not measured on this CPU"),
     }
-    println!("profile (mean per run by operator class, one thread; GMAC from tract's cost model):");
+    println!(
+        "profile (mean per run by operator class on {threads} thread(s); GMAC from tract's cost model):"
+    );
     println!(
         "  {:<34} {:>5} {:>9} {:>6} {:>7} {:>8} {:>7}",
         "class", "nodes", "ms", "time", "GMAC", "GFLOP/s", "peak"
