@@ -50,6 +50,7 @@ impl Dims {
         };
         let grid = (tokens as f64).sqrt().round() as usize;
         ensure!(grid * grid == tokens && grid > 0, "UpscaleHead: {tokens} tokens are not a square grid");
+        ensure!(embed > 0, "UpscaleHead: the tokens have no channels");
         let [e1, cols1] = *shapes[1] else { bail!("UpscaleHead: first kernel must be rank 2") };
         ensure!(e1 == embed && cols1 % 4 == 0 && cols1 > 0, "UpscaleHead: first kernel is {e1}x{cols1}");
         let mid = cols1 / 4;
@@ -341,5 +342,42 @@ impl Expansion for UpscaleHeadInference {
 
     fn wire(&self, prefix: &str, model: &mut TypedModel, inputs: &[OutletId]) -> TractResult<TVec<OutletId>> {
         model.wire_node(prefix, UpscaleHead { epsilon: self.epsilon }, inputs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shapes(tokens: [usize; 2], first: [usize; 2], classes: [usize; 2]) -> Vec<Vec<usize>> {
+        vec![
+            tokens.to_vec(),
+            first.to_vec(),
+            vec![64],
+            vec![64],
+            vec![64],
+            vec![64, 128],
+            vec![32],
+            classes.to_vec(),
+        ]
+    }
+
+    #[test]
+    fn sizes_come_from_the_inputs_and_misfits_are_errors() {
+        let ok = shapes([256, 4096], [256, 256], [19, 32]);
+        let d = Dims::of(&shape_refs(&ok)).unwrap();
+        assert_eq!(d, Dims { grid: 64, embed: 256, mid: 64, last: 32, classes: 19 });
+        assert_eq!(d.resolution(), 256);
+        for bad in [
+            shapes([256, 4095], [256, 256], [19, 32]), // not a square grid
+            shapes([0, 4096], [0, 256], [19, 32]),     // no channels
+            shapes([256, 4096], [256, 255], [19, 32]), // kernel columns not 4 x M1
+            shapes([256, 4096], [128, 256], [19, 32]), // kernel rows are not E
+            shapes([256, 4096], [256, 256], [19, 16]), // class weights are not C x M2
+            shapes([256, 4096], [256, 256], [0, 32]),  // no classes
+        ] {
+            assert!(Dims::of(&shape_refs(&bad)).is_err(), "{bad:?}");
+        }
+        assert!(Dims::of(&shape_refs(&ok[..7])).is_err());
     }
 }
