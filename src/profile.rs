@@ -91,12 +91,13 @@ impl Session {
         normalize_into(&rgb, &info.mean, &info.std, &mut input);
         let tensor = Tensor::from_shape(&[1, 3, info.resolution, info.resolution], &input)
             .map_err(|e| Error::engine(ErrorKind::Inference, "input tensor", e))?;
-        let (macs, shapes): (HashMap<usize, u64>, HashMap<usize, String>) = {
+        let described: HashMap<usize, (u64, String)> = {
             let model = self.state_mut().model();
-            (
-                model.nodes().iter().map(|node| (node.id, node_macs(model, node))).collect(),
-                model.nodes().iter().map(|node| (node.id, input_shapes(model, node))).collect(),
-            )
+            model
+                .nodes()
+                .iter()
+                .map(|node| (node.id, (node_macs(model, node), input_shapes(model, node))))
+                .collect()
         };
         let mut per_node: HashMap<usize, (String, String, f64)> = HashMap::new();
         let executor = self.executor();
@@ -124,12 +125,11 @@ impl Session {
         let mut classes: HashMap<String, (usize, f64, u64)> = HashMap::new();
         let mut nodes = Vec::new();
         for (id, (name, op, ms)) in per_node {
-            let node_macs = macs.get(&id).copied().unwrap_or(0);
+            let (node_macs, inputs) = described.get(&id).cloned().unwrap_or_default();
             let class = classes.entry(op.clone()).or_default();
             class.0 += 1;
             class.1 += ms / runs;
             class.2 += node_macs;
-            let inputs = shapes.get(&id).cloned().unwrap_or_default();
             nodes.push(NodeTime { name, op, ms: ms / runs, macs: node_macs, inputs });
         }
         let mut classes: Vec<OpClassTime> =

@@ -314,12 +314,12 @@ impl Session {
         }
     }
 
-    /// tract's state, for profiling.
     /// The executor of this session's thread count (`set_threads`).
     pub(crate) fn executor(&self) -> Executor {
         self.executor.clone()
     }
 
+    /// tract's state, for profiling.
     pub(crate) fn state_mut(&mut self) -> &mut TypedSimpleState {
         &mut self.state
     }

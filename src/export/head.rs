@@ -6,7 +6,8 @@
 //! - Fusion: `linear_c.i` and the matching 256-column slice of `linear_fuse` are both linear and
 //!   commute with bilinear upsampling (whose weights sum to one, so biases pass through), so
 //!   their product runs at each tap's own resolution and only 256 channels are upsampled.
-//!   Upsampling is two small matrix products (rows, then columns) instead of a Resize op.
+//!   Upsampling is two small matrix products (columns, then rows) instead of a Resize op, or
+//!   segface's `UpsampleSum` in the runtime graph.
 //! - Constants: the positional encoding and block 0's self-attention + norm1 (which only see the
 //!   class tokens) are computed at export.
 
@@ -205,11 +206,11 @@ fn positional_encoding(g: &mut GraphBuilder, w: &Weights, side: usize) -> Result
     Ok(g.concat(&[&sin, &cos], 1))
 }
 
-/// How the decoder's tail (upscaler and per-class product) is written.
+/// How the head is written: with segface's own operators or standard ONNX only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tail {
-    /// segface's own operators (`crate::ops`): the tail as one, and each attention's core;
-    /// fast, read by segface's runtime only.
+    /// segface's own operators (`crate::ops`): the tail as one, each attention's core and the
+    /// fusion's upsampled sum; fast, read by segface's runtime only.
     Fused,
     /// Standard ONNX layers, for any runtime.
     Portable,
@@ -334,7 +335,7 @@ pub fn segface_head(
     // Upscaler: (N, 256) -> (1, 256, H0, W0) -> ConvT -> LN2d -> GELU -> ConvT -> GELU, then one
     // dot product per class and pixel.
     let u = "face_decoder.output_upscaling";
-    if tail == Tail::Fused {
+    if head.fused {
         let (first, first_shape) = conv_transpose_matrix(w, &format!("{u}.0.weight"))?;
         let first = head.g.weight(&format!("{u}.0.matrix"), &first_shape, &first, 1);
         let (second, second_shape) = conv_transpose_matrix(w, &format!("{u}.3.weight"))?;

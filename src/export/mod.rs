@@ -74,8 +74,9 @@ pub struct ExportOptions {
     /// How weight matrices are stored.
     pub weights: WeightStorage,
     /// Standard ONNX operators only, for other runtimes (ONNX Runtime, ...). The default graph
-    /// runs the decoder's tail as one segface operator (`crate::ops`), which only segface's
-    /// runtime reads; both compute the same function.
+    /// runs the fusion's upsampled sum, the attention cores and the decoder's tail as segface's
+    /// own operators (`crate::ops`), which only segface's runtime reads; both compute the same
+    /// function.
     pub portable: bool,
 }
 

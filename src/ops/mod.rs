@@ -2,6 +2,9 @@
 //! slow generic code. The exporter's runtime graph uses them (domain [`DOMAIN`]); its portable
 //! graph (`--portable`) computes the same function with standard ONNX operators only.
 
+use tract_onnx::prelude::tract_ndarray::ArrayViewD;
+use tract_onnx::tract_hir::internal::*;
+
 pub mod attention;
 pub mod upsample_sum;
 pub mod upscale_head;
@@ -17,9 +20,6 @@ pub fn onnx() -> tract_onnx::Onnx {
     onnx.op_register.insert(upscale_head::OP_TYPE, upscale_head::parse);
     onnx
 }
-
-use tract_onnx::prelude::tract_ndarray::ArrayViewD;
-use tract_onnx::tract_hir::internal::*;
 
 /// The concrete shapes of typed inputs, every input float32 (segface's operators run on float32
 /// only); `op` names the operator in the error.

@@ -9,16 +9,16 @@
 //!
 //! Inputs: maps (1, C, h_i, w_i), float32, the first the largest. Output: (1, C, h_0, w_0).
 
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use tract_linalg::multithread::par_chunks_mut;
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2, ArrayViewMut2};
-
 use super::{contiguous, f32_output, f32_shapes, f32_views, shape_refs};
 use crate::bilinear::{taps, Tap};
-use tract_linalg::multithread::par_chunks_mut;
+use crate::export::constants::bilinear_matrix;
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "UpsampleSum";
@@ -46,15 +46,12 @@ fn dims(shapes: &[&[usize]]) -> TractResult<Vec<(usize, usize, usize)>> {
     Ok(dims)
 }
 
-/// The (input, output) matrix of a bilinear resize along one axis: column j holds output j's
-/// two taps. Multiplying by it resizes every row at once (a gather per output is far slower).
-fn resize_matrix(input: usize, output: usize) -> Array2<f32> {
-    let mut m = Array2::zeros((input, output));
-    for (j, t) in taps(input, output).enumerate() {
-        m[(t.lo, j)] += 1.0 - t.frac;
-        m[(t.hi, j)] += t.frac;
-    }
-    m
+/// The (input, output) matrix of a bilinear resize along one axis (the portable graph's
+/// interpolation matrix, transposed): column j holds output j's two taps. Multiplying by it
+/// resizes every row at once (a gather per output is far slower).
+fn resize_matrix(input: usize, output: usize) -> TractResult<Array2<f32>> {
+    let m = bilinear_matrix(input, output);
+    Ok(Array2::from_shape_vec((m.rows, m.cols), m.data)?.reversed_axes())
 }
 
 /// Adds the bilinear resize of the plane `x` (h, w) to `out` (rows.len(), W): the plane's rows
@@ -99,8 +96,10 @@ impl EvalOp for UpsampleSum {
         let dims = dims(&shapes)?;
         let maps = views.iter().map(|v| contiguous("UpsampleSum", v)).collect::<TractResult<Vec<_>>>()?;
         let (_, h, w) = dims[0];
-        let resizes: Vec<(Vec<Tap>, Array2<f32>)> =
-            dims[1..].iter().map(|&(_, hi, wi)| (taps(hi, h).collect(), resize_matrix(wi, w))).collect();
+        let resizes = dims[1..]
+            .iter()
+            .map(|&(_, hi, wi)| Ok((taps(hi, h).collect::<Vec<Tap>>(), resize_matrix(wi, w)?)))
+            .collect::<TractResult<Vec<_>>>()?;
         let output = f32_output(&[1, dims[0].0, h, w], |out| {
             out.copy_from_slice(maps[0]);
             let elements = out.len();
@@ -174,7 +173,6 @@ impl Expansion for UpsampleSumInference {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::constants::bilinear_matrix;
 
     /// The two-tap resize equals the interpolation matrices the portable graph multiplies by.
     #[test]
@@ -185,7 +183,7 @@ mod tests {
         let t: Vec<Tap> = taps(h, big).collect();
         let mut wide = vec![0f32; h * big];
         for (src, dst) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(big * big)) {
-            add_upsampled(src, h, &t, &resize_matrix(w, big), &mut wide, dst).unwrap();
+            add_upsampled(src, h, &t, &resize_matrix(w, big).unwrap(), &mut wide, dst).unwrap();
         }
         let m = bilinear_matrix(h, big);
         for ch in 0..c {

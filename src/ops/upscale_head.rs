@@ -93,6 +93,9 @@ struct Weights<'a> {
 /// to a group buffer (C x 4 x R floats per row, 39,000 at R = 512) and copied into place.
 const GROUP_ROWS: usize = 8;
 
+/// An in-place element-wise kernel over a slice (here tract's erf).
+type InPlaceKernel = Box<dyn FnMut(&mut [f32]) -> TractResult<()>>;
+
 /// Per-thread buffers for one token row.
 struct Scratch {
     /// G tokens -> 4G first-stage pixels of M1 channels.
@@ -101,18 +104,22 @@ struct Scratch {
     second: Vec<f32>,
     /// The same 16G pixels as 4 output rows of R pixels.
     rows: Vec<f32>,
+    /// tract's erf kernel for this CPU, looked up once per thread, and its input buffer.
+    erf: InPlaceKernel,
     erf_input: Vec<f32>,
 }
 
 impl Scratch {
-    fn new(d: Dims) -> Scratch {
+    fn new(d: Dims) -> TractResult<Scratch> {
         let (g, r) = (d.grid, d.resolution());
-        Scratch {
+        let kernel = Func::Erf.ew_f32()?;
+        Ok(Scratch {
             first: vec![0f32; g * 4 * d.mid],
             second: vec![0f32; 4 * g * 4 * d.last],
             rows: vec![0f32; 4 * r * d.last],
+            erf: Box::new(move |values: &mut [f32]| kernel.run(values)),
             erf_input: vec![0f32; 1024],
-        }
+        })
     }
 }
 
@@ -122,7 +129,7 @@ impl UpscaleHead {
     fn run(&self, d: Dims, tokens: &[f32], w: &Weights, out: &mut [f32]) -> TractResult<()> {
         let (g, r) = (d.grid, d.resolution());
         if matches!(current_tract_executor(), Executor::SingleThread) {
-            let mut scratch = Scratch::new(d);
+            let mut scratch = Scratch::new(d)?;
             for ty in 0..g {
                 // Class planes are R * R apart; the token row's 4 output rows start at 4 ty.
                 self.token_row(d, ty, tokens, w, &mut scratch, out, r * r, 4 * ty * r)?;
@@ -136,7 +143,7 @@ impl UpscaleHead {
             let buffer = &mut group[..rows * band];
             let elements = buffer.len();
             par_chunks_mut(buffer, band, elements, |i, chunk| {
-                let mut scratch = Scratch::new(d);
+                let mut scratch = Scratch::new(d)?;
                 for (j, dst) in chunk.chunks_exact_mut(band).enumerate() {
                     self.token_row(d, first_row + i + j, tokens, w, &mut scratch, dst, 4 * r, 0)?;
                 }
@@ -167,8 +174,6 @@ impl UpscaleHead {
         offset: usize,
     ) -> TractResult<()> {
         let (g, r) = (d.grid, d.resolution());
-        let kernel = Func::Erf.ew_f32()?;
-        let mut erf = |values: &mut [f32]| kernel.run(values);
         // Tokens (ty, 0..G) as a (G, E) matrix: column c of the channel-major input, G apart.
         let n = g * g;
         let block = ArrayView2::from_shape(
@@ -180,7 +185,7 @@ impl UpscaleHead {
         for pixel in s.first.chunks_exact_mut(d.mid) {
             self.norm(pixel, w);
         }
-        gelu_with(&mut erf, &mut s.erf_input, &mut s.first)?;
+        gelu_with(&mut *s.erf, &mut s.erf_input, &mut s.first)?;
         let x1 = ArrayView2::from_shape((4 * g, d.mid), &s.first)?;
         let mut x2 = ArrayViewMut2::from_shape((4 * g, 4 * d.last), &mut s.second)?;
         general_mat_mul(1.0, &x1, &w.second, 0.0, &mut x2);
@@ -197,7 +202,7 @@ impl UpscaleHead {
                 }
             }
         }
-        gelu_with(&mut erf, &mut s.erf_input, &mut s.rows)?;
+        gelu_with(&mut *s.erf, &mut s.erf_input, &mut s.rows)?;
         for band in 0..4 {
             let pixels =
                 ArrayView2::from_shape((r, d.last), &s.rows[band * r * d.last..(band + 1) * r * d.last])?;
@@ -258,7 +263,6 @@ impl EvalOp for UpscaleHead {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        ensure!(inputs.len() == 8, "UpscaleHead takes 8 inputs");
         let views = f32_views(&inputs)?;
         let shapes: Vec<&[usize]> = views.iter().map(|v| v.shape()).collect();
         let d = Dims::of(&shapes)?;

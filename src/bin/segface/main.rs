@@ -44,8 +44,8 @@ enum Command {
         #[arg(long, default_value = "f32")]
         weights: WeightStorage,
         /// Standard ONNX operators only, for other runtimes (ONNX Runtime, ...). Without it the
-        /// decoder's tail is one segface operator that only segface's runtime reads (faster,
-        /// far less memory, the same function).
+        /// fusion, the attention cores and the decoder's tail are segface operators that only
+        /// segface's runtime reads (faster, less memory, the same function).
         #[arg(long)]
         portable: bool,
     },
