@@ -312,7 +312,7 @@ typedef struct SegfaceVideoOptions {
    */
   uint32_t align;
   /*
-   Threads for the parser's matrix products (as `segface_session_set_threads`).
+   Threads each parse runs on (as `segface_session_set_threads`).
    */
   uint32_t threads;
 } SegfaceVideoOptions;
@@ -521,9 +521,10 @@ enum SegfaceStatus segface_session_create(const struct SegfaceModel *model,
 void segface_session_free(struct SegfaceSession **session);
 
 /*
- Runs the session's matrix products (most of the inference time) on `threads` threads (1 to
- 64): 1, the default, is the calling thread alone; more starts a pool of that many worker
- threads owned by the session.
+ Runs each parse on `threads` threads (1 to 64): 1, the default, is the calling thread alone;
+ more starts a pool of that many worker threads owned by the session, on which tract's matrix
+ products and segface's own operators share their work. Out-of-range counts are refused
+ (`SEGFACE_STATUS_ERR_INVALID_ARGUMENT`) and leave the count as it was.
 
  # Safety
  `session` must be NULL or a live session.

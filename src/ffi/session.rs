@@ -43,9 +43,10 @@ pub unsafe extern "C" fn segface_session_free(session: *mut *mut SegfaceSession)
     free_handle(session)
 }
 
-/// Runs the session's matrix products (most of the inference time) on `threads` threads (1 to
-/// 64): 1, the default, is the calling thread alone; more starts a pool of that many worker
-/// threads owned by the session.
+/// Runs each parse on `threads` threads (1 to 64): 1, the default, is the calling thread alone;
+/// more starts a pool of that many worker threads owned by the session, on which tract's matrix
+/// products and segface's own operators share their work. Out-of-range counts are refused
+/// (`SEGFACE_STATUS_ERR_INVALID_ARGUMENT`) and leave the count as it was.
 ///
 /// # Safety
 /// `session` must be NULL or a live session.

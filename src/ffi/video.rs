@@ -26,7 +26,7 @@ pub struct SegfaceVideoOptions {
     pub max_faces: u32,
     /// Nonzero: place detected faces by their landmarks (turned upright) instead of the box.
     pub align: u32,
-    /// Threads for the parser's matrix products (as `segface_session_set_threads`).
+    /// Threads each parse runs on (as `segface_session_set_threads`).
     pub threads: u32,
 }
 

@@ -171,6 +171,34 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeParseFrame<'l>(
 }
 
 #[unsafe(no_mangle)]
+pub extern "system" fn Java_ai_segface_SegFace_nativeSetThreads<'l>(
+    mut env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    threads: jint,
+) {
+    env.with_env(|env| -> JniResult<()> {
+        // SAFETY: `handle` came from `load`; the Java side checked it under the object lock.
+        let handle = unsafe { live_handle(handle) }?;
+        // A negative count is out of range like any other: usize::MAX is refused by set_threads.
+        let threads = usize::try_from(threads).unwrap_or(usize::MAX);
+        let set = handle.set_threads(threads);
+        or_throw(env, set)
+    })
+    .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_ai_segface_SegFace_nativeThreads<'l>(
+    _env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jint {
+    // SAFETY: see `live`.
+    unsafe { live_handle(handle) }.map_or(0, |h| h.threads() as jint)
+}
+
+#[unsafe(no_mangle)]
 pub extern "system" fn Java_ai_segface_SegFace_nativeClose<'l>(
     _env: EnvUnowned<'l>,
     _class: JClass<'l>,

@@ -84,6 +84,20 @@ public final class SegFaceHostTest {
                     () -> segface.parse(rgba, width, height, width * 4 - 1, labels), "stride below a row");
             segface.parse(rgba, width, height, rowStride, labels);
 
+            // Two threads give the same labels as one; out-of-range counts are refused and keep
+            // the count that was set.
+            check(segface.threads() == 1, "one thread by default");
+            segface.setThreads(2);
+            check(segface.threads() == 2, "two threads set");
+            ByteBuffer threadedLabels = ByteBuffer.allocateDirect(width * height);
+            segface.parse(rgba, width, height, rowStride, threadedLabels);
+            check(threadedLabels.equals(labels), "labels on two threads equal those on one");
+            for (int bad : new int[] {0, -1, 65}) {
+                expectThrows(SegFaceException.class, () -> segface.setThreads(bad), bad + " threads");
+            }
+            check(segface.threads() == 2, "a refused count leaves the threads as they were");
+            segface.setThreads(1);
+
             // The same picture as an Android camera delivers YUV_420_888 (full-range BT.601,
             // interleaved chroma: the U and V planes are views one byte apart, pixel stride 2).
             int cw = width / 2, ch = height / 2;
@@ -138,6 +152,7 @@ public final class SegFaceHostTest {
         segface.close(); // closing twice is harmless
         expectThrows(IllegalStateException.class,
                 () -> segface.parse(rgba, width, height, rowStride, labels), "parse after close");
+        expectThrows(IllegalStateException.class, () -> segface.setThreads(2), "threads after close");
 
         byte[] out = new byte[width * height];
         labels.get(0, out);

@@ -114,6 +114,18 @@ public final class SegFace {
         segface_model_free(&model)
     }
 
+    /// The thread count each parse runs on (1 unless changed by `setThreads`).
+    public private(set) var threads = 1
+
+    /// Runs each parse on `threads` threads (1 to 64): 1, the default, is the calling thread
+    /// alone; more starts a pool of that many worker threads owned by this parser. On a phone,
+    /// the number of performance cores is a good choice. Throws for counts out of range.
+    public func setThreads(_ threads: Int) throws {
+        // Out-of-range counts, negative ones included, reach the library and are refused there.
+        try SegFaceError.check(segface_session_set_threads(session, UInt32(clamping: threads)))
+        self.threads = threads
+    }
+
     /// Parses raw pixels and returns `width * height` labels, row-major.
     public func parse(pixels: UnsafeRawBufferPointer, width: Int, height: Int, rowStride: Int,
                       format: PixelFormat) throws -> [UInt8] {

@@ -17,7 +17,7 @@ public struct VideoOptions {
     public var maxFaces: Int = 4
     /// Place detected faces by their landmarks (turned upright) instead of their box.
     public var align: Bool = false
-    /// Threads for the parser's matrix products (1: the calling thread alone).
+    /// Threads each parse runs on (1: the calling thread alone; as `SegFace.setThreads`).
     public var threads: Int = 1
 
     public init() {}

@@ -112,6 +112,22 @@ public final class SegFace implements AutoCloseable {
         parse(frame, faces, new ParseOutputs().labels(labels));
     }
 
+    /**
+     * Runs each parse on {@code threads} threads (1 to 64): 1, the default, is the calling thread
+     * alone; more starts a pool of that many worker threads owned by this instance (replacing any
+     * earlier pool). On a phone, the number of big cores is a good choice.
+     *
+     * @throws SegFaceException if the count is out of range or the threads cannot be started
+     */
+    public synchronized void setThreads(int threads) {
+        nativeSetThreads(liveHandle(), threads);
+    }
+
+    /** The thread count set by {@link #setThreads} (1 unless changed). */
+    public synchronized int threads() {
+        return nativeThreads(liveHandle());
+    }
+
     /** Class names in label order: label value {@code i} means {@code classNames()[i]}. */
     public String[] classNames() {
         return classNames.clone();
@@ -149,6 +165,10 @@ public final class SegFace implements AutoCloseable {
     private static native void nativeParseFrame(long handle, ByteBuffer y, ByteBuffer u, ByteBuffer v,
             int[] geometry, boolean mirror, float[] faces, ByteBuffer labels, ByteBuffer softMasks,
             ByteBuffer classSetMask, int[] params);
+
+    private static native void nativeSetThreads(long handle, int threads);
+
+    private static native int nativeThreads(long handle);
 
     private static native void nativeClose(long handle);
 }
