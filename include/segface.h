@@ -203,6 +203,34 @@ typedef struct SegfaceDetection {
 } SegfaceDetection;
 
 /*
+ Arithmetic of a model's operators (`SegfaceLoadOptions.precision`).
+ */
+typedef uint32_t SegfacePrecision;
+
+/*
+ How `segface_model_load_file_with` and `segface_model_load_memory_with` load a model. Fill it
+ with `segface_load_options_default`, then change what you need.
+ */
+typedef struct SegfaceLoadOptions {
+  uint32_t struct_size;
+  /*
+   One of `SEGFACE_PRECISION_*`.
+   */
+  SegfacePrecision precision;
+  /*
+   Nonzero, with `SEGFACE_PRECISION_F16` on a CPU without native f16: compute f16 in software
+   anyway (several times slower than float32), to preview a phone's f16 labels on a desktop.
+   Zero: such a load fails with `SEGFACE_STATUS_ERR_INVALID_ARGUMENT`.
+   */
+  uint32_t emulate_f16;
+  /*
+   NULL, or 64 hex digits (NUL-terminated) the model's SHA-256 must equal; otherwise
+   `SEGFACE_STATUS_ERR_HASH_MISMATCH` and no model.
+   */
+  const char *expected_sha256;
+} SegfaceLoadOptions;
+
+/*
  A borrowed image. Set `struct_size = sizeof(SegfaceImage)`; fields may be appended in later
  versions and older callers keep working.
  */
@@ -352,6 +380,16 @@ typedef struct SegfaceVideoOptions {
  */
 #define SEGFACE_PIXEL_FORMAT_YUV420 6
 
+/*
+ float32 throughout (the default).
+ */
+#define SEGFACE_PRECISION_F32 0
+
+/*
+ f16 on CPUs with native f16 arithmetic (ARMv8.2-A FEAT_FP16; see `segface_f16_available`).
+ */
+#define SEGFACE_PRECISION_F16 1
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -427,6 +465,20 @@ enum SegfaceStatus segface_detect(const struct SegfaceDetector *detector,
                                   size_t *count);
 
 /*
+ Fills `*options` with the defaults (float32, no hash check) and sets its `struct_size`.
+
+ # Safety
+ `options` must be NULL or writable.
+ */
+enum SegfaceStatus segface_load_options_default(struct SegfaceLoadOptions *options);
+
+/*
+ Nonzero when this CPU computes f16 natively, so that `SEGFACE_PRECISION_F16` loads without
+ emulation.
+ */
+uint32_t segface_f16_available(void);
+
+/*
  Loads an ONNX model file (UTF-8 path). On success `*out` owns a model to free with
  `segface_model_free`; on failure `*out` is set to NULL. If `<path>.sha256` exists (as
  `segface convert` writes it), the file must match it.
@@ -469,6 +521,38 @@ enum SegfaceStatus segface_model_load_memory_verified(const uint8_t *data,
                                                       size_t len,
                                                       const char *expected_sha256,
                                                       struct SegfaceModel **out);
+
+/*
+ Loads an ONNX model file (UTF-8 path) as `options` say (NULL: the defaults, as
+ `segface_model_load_file`). On failure `*out` is NULL.
+
+ # Safety
+ `path` must be NULL or a NUL-terminated string; `options` NULL or a valid `SegfaceLoadOptions`
+ (its `struct_size` set); `out` NULL or writable.
+ */
+enum SegfaceStatus segface_model_load_file_with(const char *path,
+                                                const struct SegfaceLoadOptions *options,
+                                                struct SegfaceModel **out);
+
+/*
+ Loads an ONNX model from memory (copied) as `options` say (NULL: the defaults).
+
+ # Safety
+ `data` must be NULL or readable for `len` bytes; `options` NULL or a valid
+ `SegfaceLoadOptions`; `out` NULL or writable.
+ */
+enum SegfaceStatus segface_model_load_memory_with(const uint8_t *data,
+                                                  size_t len,
+                                                  const struct SegfaceLoadOptions *options,
+                                                  struct SegfaceModel **out);
+
+/*
+ The precision the model runs in (`SEGFACE_PRECISION_*`); `SEGFACE_PRECISION_F32` for NULL.
+
+ # Safety
+ `model` must be NULL or a live model.
+ */
+SegfacePrecision segface_model_precision(const struct SegfaceModel *model);
 
 /*
  Frees a model and sets `*model` to NULL. Accepts NULL and `*model == NULL`. Sessions made

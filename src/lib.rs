@@ -33,6 +33,7 @@ mod model_screen;
 pub mod ops;
 pub mod outputs;
 pub mod postprocess;
+pub mod precision;
 pub mod preprocess;
 pub mod profile;
 pub mod resize;
@@ -47,8 +48,9 @@ pub mod weights;
 pub use error::{Error, ErrorKind, Result};
 pub use image_view::{ImageView, PixelFormat};
 pub use metadata::ModelInfo;
-pub use model::{sha256_hex, Model};
+pub use model::{sha256_hex, LoadOptions, Model};
 pub use model_screen::{MAX_RESOLUTION, MAX_TENSOR_BYTES};
+pub use precision::{f16_available, Precision};
 pub use session::{LabelMap, Session};
 pub use video::{TrackedFace, VideoOptions, VideoSession};
 

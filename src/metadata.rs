@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use crate::classes::CELEBA_CLASSES;
 use crate::error::{Error, Result};
+use crate::precision::Precision;
 use crate::preprocess::{IMAGENET_MEAN, IMAGENET_STD};
 
 /// Version of our metadata layout.
@@ -53,8 +54,10 @@ pub struct ModelInfo {
     pub source_sha256: Option<String>,
     /// SHA-256 of the model file itself.
     pub model_sha256: String,
-    /// How the file stores its weights (`f32`, `f16` or `int8`); float32 at run time in every case.
+    /// How the file stores its weights (`f32`, `f16` or `int8`); decoded to float32 at load.
     pub weight_storage: String,
+    /// The arithmetic tract's operators run in, as asked for at load ([`crate::LoadOptions`]).
+    pub precision: Precision,
 }
 
 fn parse_triple(key: &str, value: &str) -> Result<[f32; 3]> {
@@ -108,5 +111,6 @@ pub fn describe(
         source_sha256: get(MetaKey::SourceSha256).cloned(),
         model_sha256,
         weight_storage: get(MetaKey::WeightStorage).cloned().unwrap_or_else(|| "f32".into()),
+        precision: Precision::F32,
     })
 }

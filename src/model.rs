@@ -16,6 +16,7 @@ use tract_onnx::tract_hir::internal::DimLike;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metadata::{self, ModelInfo};
 use crate::model_screen::{check_computed_tensors, check_stored_tensors, check_wiring, MAX_RESOLUTION};
+use crate::precision::{check_available, into_f16, Precision};
 use crate::session::Session;
 use crate::stored_constants::evaluate_constant_nodes;
 
@@ -152,23 +153,41 @@ fn return_freed_memory() {
     }
 }
 
+/// How [`Model::load_with`] and [`Model::from_bytes_with`] load a model.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// When set, the file's (or bytes') SHA-256 must equal it (64 hex digits): the way for an
+    /// app to refuse a model file that was replaced or damaged on the device.
+    pub expected_sha256: Option<String>,
+    /// The arithmetic of tract's operators (float32 unless asked otherwise).
+    pub precision: Precision,
+    /// With [`Precision::F16`] on a CPU without native f16 (x86, older ARM): compute f16 in
+    /// software anyway, several times slower than float32, to preview on a desktop the labels a
+    /// phone's f16 will give. Without it such a load is refused.
+    pub emulate_f16: bool,
+}
+
 impl Model {
     /// Loads an ONNX file. For a model without SegFace metadata (a PyTorch export of the
     /// reference), class names are read from `<file>.classes.txt` (one per line) when present.
     /// When `<file>.sha256` exists (written by `segface convert`, `sha256sum` format), the file
     /// must match it.
     pub fn load(path: impl AsRef<Path>) -> Result<Model> {
-        Self::load_checked(path.as_ref(), None)
+        Self::load_with(path, &LoadOptions::default())
     }
 
     /// Like [`Model::load`], and the file's SHA-256 must equal `expected_sha256` (64 hex digits):
     /// the way for an app to refuse a model file that was replaced or damaged on the device.
     pub fn load_verified(path: impl AsRef<Path>, expected_sha256: &str) -> Result<Model> {
-        Self::load_checked(path.as_ref(), Some(expected_sha256))
+        let options = LoadOptions { expected_sha256: Some(expected_sha256.into()), ..LoadOptions::default() };
+        Self::load_with(path, &options)
     }
 
-    fn load_checked(path: &Path, expected_sha256: Option<&str>) -> Result<Model> {
-        let expected = expected_sha256.map(parse_sha256).transpose()?;
+    /// [`Model::load`] with options: an expected SHA-256, the precision.
+    pub fn load_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Model> {
+        let path = path.as_ref();
+        let expected = options.expected_sha256.as_deref().map(parse_sha256).transpose()?;
+        check_available(options.precision, options.emulate_f16)?;
         let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
         let digest = sha256_hex(&bytes);
         if let Some(expected) = expected {
@@ -184,30 +203,52 @@ impl Model {
         let classes = read_sidecar(path, ".classes.txt")?
             .map(|text| text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect());
         // The file's bytes are ours: freed as soon as they are decoded, before tract's models grow.
-        Self::from_bytes_with_classes(Bytes::Owned(bytes), classes, digest)
+        Self::from_bytes_with_classes(Bytes::Owned(bytes), classes, digest, options.precision)
     }
 
     /// Loads an ONNX model from memory (copied; the caller may free `bytes` afterwards).
     pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
-        Self::from_bytes_with_classes(Bytes::Borrowed(bytes), None, sha256_hex(bytes))
+        Self::from_bytes_with(bytes, &LoadOptions::default())
     }
 
     /// Like [`Model::from_bytes`], and the bytes' SHA-256 must equal `expected_sha256`.
     pub fn from_bytes_verified(bytes: &[u8], expected_sha256: &str) -> Result<Model> {
-        let expected = parse_sha256(expected_sha256)?;
+        let options = LoadOptions { expected_sha256: Some(expected_sha256.into()), ..LoadOptions::default() };
+        Self::from_bytes_with(bytes, &options)
+    }
+
+    /// [`Model::from_bytes`] with options: an expected SHA-256, the precision.
+    pub fn from_bytes_with(bytes: &[u8], options: &LoadOptions) -> Result<Model> {
         let digest = sha256_hex(bytes);
-        verify(&digest, &expected, "the model bytes")?;
-        Self::from_bytes_with_classes(Bytes::Borrowed(bytes), None, digest)
+        if let Some(expected) = &options.expected_sha256 {
+            verify(&digest, &parse_sha256(expected)?, "the model bytes")?;
+        }
+        check_available(options.precision, options.emulate_f16)?;
+        Self::from_bytes_with_classes(Bytes::Borrowed(bytes), None, digest, options.precision)
     }
 
-    fn from_bytes_with_classes(bytes: Bytes, classes: Option<Vec<String>>, sha256: String) -> Result<Model> {
+    fn from_bytes_with_classes(
+        bytes: Bytes,
+        classes: Option<Vec<String>>,
+        sha256: String,
+        precision: Precision,
+    ) -> Result<Model> {
         // tract may panic on some malformed graphs; a model file must never take the app down.
-        catch_unwind(AssertUnwindSafe(|| Self::build(bytes, classes, sha256))).unwrap_or_else(|_| {
-            Err(Error::invalid_model("the model file could not be loaded (the engine rejected its graph)"))
-        })
+        catch_unwind(AssertUnwindSafe(|| Self::build(bytes, classes, sha256, precision))).unwrap_or_else(
+            |_| {
+                Err(Error::invalid_model(
+                    "the model file could not be loaded (the engine rejected its graph)",
+                ))
+            },
+        )
     }
 
-    fn build(bytes: Bytes, classes: Option<Vec<String>>, sha256: String) -> Result<Model> {
+    fn build(
+        bytes: Bytes,
+        classes: Option<Vec<String>>,
+        sha256: String,
+        precision: Precision,
+    ) -> Result<Model> {
         let mut proto = ModelProto::decode(bytes.as_slice()).map_err(|e| {
             Error::invalid_model(format!("not an ONNX model (protobuf decoding failed: {e})"))
         })?;
@@ -232,9 +273,11 @@ impl Model {
             .into_typed()
             .map_err(|e| invalid("cannot type the graph for this input shape", e))?;
         check_computed_tensors(&typed)?;
-        let typed = typed
-            .into_optimized()
-            .map_err(|e| invalid("cannot optimise the graph for this input shape", e))?;
+        let mut typed = typed.into_decluttered().map_err(|e| invalid("cannot simplify the graph", e))?;
+        if precision == Precision::F16 {
+            typed = into_f16(typed).map_err(|e| invalid("cannot convert the graph to f16", e))?;
+        }
+        typed.optimize().map_err(|e| invalid("cannot optimise the graph for this input shape", e))?;
         if typed.output_outlets().map_err(|e| invalid("no outputs", e))?.len() != 1 {
             return Err(Error::invalid_model("a SegFace model has exactly one output (the logits)"));
         }
@@ -252,7 +295,7 @@ impl Model {
         if out_fact.datum_type != f32::datum_type() {
             return Err(Error::invalid_model("the output logits are not float32"));
         }
-        let info = metadata::describe(&props, r, num_classes, classes, sha256)?;
+        let info = ModelInfo { precision, ..metadata::describe(&props, r, num_classes, classes, sha256)? };
         let plan = typed.into_runnable().map_err(|e| invalid("cannot plan the graph", e))?;
         return_freed_memory();
         Ok(Model { inner: Arc::new(ModelInner { plan, info }) })

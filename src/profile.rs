@@ -13,6 +13,7 @@ use tract_onnx::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::image_view::ImageView;
+use crate::precision::engine_input;
 use crate::preprocess::normalize_into;
 use crate::session::Session;
 
@@ -89,7 +90,8 @@ impl Session {
         let mut input = vec![0f32; 3 * info.resolution * info.resolution];
         let rgb = self.model_input_rgb(image)?;
         normalize_into(&rgb, &info.mean, &info.std, &mut input);
-        let tensor = Tensor::from_shape(&[1, 3, info.resolution, info.resolution], &input)
+        let input = Tensor::from_shape(&[1, 3, info.resolution, info.resolution], &input)
+            .and_then(|tensor| engine_input(Arc::new(tensor), info.precision))
             .map_err(|e| Error::engine(ErrorKind::Inference, "input tensor", e))?;
         let described: HashMap<usize, (u64, String)> = {
             let model = self.state_mut().model();
@@ -104,20 +106,17 @@ impl Session {
         for run in 0..=runs.max(1) {
             let state = self.state_mut();
             multithread_tract_scope(executor.clone(), || {
-                state.run_plan_with_eval(
-                    tvec![tensor.clone().into_tvalue()],
-                    |ctx, op_state, node, inputs| {
-                        let started = Instant::now();
-                        let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
-                        if run > 0 {
-                            let entry = per_node
-                                .entry(node.id)
-                                .or_insert_with(|| (node.name.clone(), node.op().name().to_string(), 0.0));
-                            entry.2 += started.elapsed().as_secs_f64() * 1e3;
-                        }
-                        out
-                    },
-                )
+                state.run_plan_with_eval(tvec![input.clone()], |ctx, op_state, node, inputs| {
+                    let started = Instant::now();
+                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                    if run > 0 {
+                        let entry = per_node
+                            .entry(node.id)
+                            .or_insert_with(|| (node.name.clone(), node.op().name().to_string(), 0.0));
+                        entry.2 += started.elapsed().as_secs_f64() * 1e3;
+                    }
+                    out
+                })
             })
             .map_err(|e| Error::engine(ErrorKind::Inference, "profiled inference failed", e))?;
         }

@@ -15,6 +15,7 @@ use crate::image_view::ImageView;
 use crate::model::Model;
 use crate::outputs::{check_plane, OutputWriter, Outputs, PlaneMut};
 use crate::postprocess::{LabelsMut, Logits, Postprocessor};
+use crate::precision::engine_input;
 use crate::preprocess::{normalize_into, Preprocessor};
 use crate::resize::{RowSource, SourceBox};
 
@@ -326,10 +327,10 @@ impl Session {
 
     fn run(&mut self, input: Arc<Tensor>) -> Result<TValue> {
         self.input = Some(input.clone());
+        let input = engine_input(input, self.model.info().precision).map_err(engine_error("input tensor"))?;
         let state = &mut self.state;
-        let mut outputs =
-            multithread_tract_scope(self.executor.clone(), || state.run(tvec![TValue::from_const(input)]))
-                .map_err(|e| Error::engine(ErrorKind::Inference, "inference failed", e))?;
+        let mut outputs = multithread_tract_scope(self.executor.clone(), || state.run(tvec![input]))
+            .map_err(|e| Error::engine(ErrorKind::Inference, "inference failed", e))?;
         Ok(outputs.remove(0))
     }
 }

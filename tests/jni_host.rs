@@ -15,11 +15,18 @@ fn compile_java(dir: &std::path::Path) -> std::path::PathBuf {
     let classes = dir.join("classes");
     std::fs::create_dir_all(&classes).unwrap();
     let java_src = repo().join("android/segface/src/main/java/ai/segface");
-    let sources =
-        ["SegFace", "SegFaceException", "Yuv420Frame", "FaceRegion", "ParseOutputs", "DetectedFace"]
-            .iter()
-            .chain(&["FaceDetector", "SegFaceVideo"])
-            .map(|name| java_src.join(format!("{name}.java")));
+    let sources = [
+        "SegFace",
+        "SegFaceException",
+        "Yuv420Frame",
+        "FaceRegion",
+        "ParseOutputs",
+        "DetectedFace",
+        "Precision",
+    ]
+    .iter()
+    .chain(&["FaceDetector", "SegFaceVideo"])
+    .map(|name| java_src.join(format!("{name}.java")));
     let status = Command::new("javac")
         .args(["-Xlint:all", "-Werror", "-d"])
         .arg(&classes)

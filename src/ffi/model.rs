@@ -2,8 +2,88 @@
 
 use std::ffi::{c_char, CString};
 
-use super::{bytes_arg, free_handle, guarded, null, utf8_arg, Failure, SegfaceStatus};
-use crate::model::Model;
+use super::SegfaceStatus;
+use super::{bytes_arg, free_handle, guarded, null, struct_size_at, struct_size_error, utf8_arg, Failure};
+use crate::model::{LoadOptions, Model};
+use crate::precision::{f16_available, Precision};
+
+/// Arithmetic of a model's operators (`SegfaceLoadOptions.precision`).
+pub type SegfacePrecision = u32;
+/// float32 throughout (the default).
+pub const SEGFACE_PRECISION_F32: SegfacePrecision = 0;
+/// f16 on CPUs with native f16 arithmetic (ARMv8.2-A FEAT_FP16; see `segface_f16_available`).
+pub const SEGFACE_PRECISION_F16: SegfacePrecision = 1;
+
+/// How `segface_model_load_file_with` and `segface_model_load_memory_with` load a model. Fill it
+/// with `segface_load_options_default`, then change what you need.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SegfaceLoadOptions {
+    pub struct_size: u32,
+    /// One of `SEGFACE_PRECISION_*`.
+    pub precision: SegfacePrecision,
+    /// Nonzero, with `SEGFACE_PRECISION_F16` on a CPU without native f16: compute f16 in software
+    /// anyway (several times slower than float32), to preview a phone's f16 labels on a desktop.
+    /// Zero: such a load fails with `SEGFACE_STATUS_ERR_INVALID_ARGUMENT`.
+    pub emulate_f16: u32,
+    /// NULL, or 64 hex digits (NUL-terminated) the model's SHA-256 must equal; otherwise
+    /// `SEGFACE_STATUS_ERR_HASH_MISMATCH` and no model.
+    pub expected_sha256: *const c_char,
+}
+
+/// Fills `*options` with the defaults (float32, no hash check) and sets its `struct_size`.
+///
+/// # Safety
+/// `options` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn segface_load_options_default(options: *mut SegfaceLoadOptions) -> SegfaceStatus {
+    guarded(|| {
+        let options = options.as_mut().ok_or_else(|| null("options"))?;
+        *options = SegfaceLoadOptions {
+            struct_size: std::mem::size_of::<SegfaceLoadOptions>() as u32,
+            precision: SEGFACE_PRECISION_F32,
+            emulate_f16: 0,
+            expected_sha256: std::ptr::null(),
+        };
+        Ok(())
+    })
+}
+
+/// Nonzero when this CPU computes f16 natively, so that `SEGFACE_PRECISION_F16` loads without
+/// emulation.
+#[no_mangle]
+pub extern "C" fn segface_f16_available() -> u32 {
+    f16_available() as u32
+}
+
+/// The library's options from the caller's; NULL: the defaults.
+///
+/// # Safety
+/// `options` must be NULL or point to a `SegfaceLoadOptions` of at least its `struct_size`, with
+/// `expected_sha256` NULL or NUL-terminated.
+unsafe fn load_options(options: *const SegfaceLoadOptions) -> Result<LoadOptions, Failure> {
+    if options.is_null() {
+        return Ok(LoadOptions::default());
+    }
+    let needed = std::mem::size_of::<SegfaceLoadOptions>();
+    let given = struct_size_at(options);
+    if (given as usize) < needed {
+        return Err(struct_size_error("SegfaceLoadOptions", given, needed));
+    }
+    let options = &*options;
+    let precision = match options.precision {
+        SEGFACE_PRECISION_F32 => Precision::F32,
+        SEGFACE_PRECISION_F16 => Precision::F16,
+        other => {
+            return Err(Failure(SegfaceStatus::ErrInvalidArgument, format!("unknown precision {other}")));
+        }
+    };
+    let expected_sha256 = match options.expected_sha256.is_null() {
+        true => None,
+        false => Some(utf8_arg(options.expected_sha256, "expected_sha256")?.to_owned()),
+    };
+    Ok(LoadOptions { expected_sha256, precision, emulate_f16: options.emulate_f16 != 0 })
+}
 
 /// A loaded model: immutable; functions taking `const SegfaceModel*` may run concurrently.
 pub struct SegfaceModel {
@@ -98,6 +178,48 @@ pub unsafe extern "C" fn segface_model_load_memory_verified(
         let expected = utf8_arg(expected_sha256, "expected_sha256")?;
         Ok(Model::from_bytes_verified(bytes_arg(data, len)?, expected)?)
     })
+}
+
+/// Loads an ONNX model file (UTF-8 path) as `options` say (NULL: the defaults, as
+/// `segface_model_load_file`). On failure `*out` is NULL.
+///
+/// # Safety
+/// `path` must be NULL or a NUL-terminated string; `options` NULL or a valid `SegfaceLoadOptions`
+/// (its `struct_size` set); `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn segface_model_load_file_with(
+    path: *const c_char,
+    options: *const SegfaceLoadOptions,
+    out: *mut *mut SegfaceModel,
+) -> SegfaceStatus {
+    load_into(out, || Ok(Model::load_with(utf8_arg(path, "path")?, &load_options(options)?)?))
+}
+
+/// Loads an ONNX model from memory (copied) as `options` say (NULL: the defaults).
+///
+/// # Safety
+/// `data` must be NULL or readable for `len` bytes; `options` NULL or a valid
+/// `SegfaceLoadOptions`; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn segface_model_load_memory_with(
+    data: *const u8,
+    len: usize,
+    options: *const SegfaceLoadOptions,
+    out: *mut *mut SegfaceModel,
+) -> SegfaceStatus {
+    load_into(out, || Ok(Model::from_bytes_with(bytes_arg(data, len)?, &load_options(options)?)?))
+}
+
+/// The precision the model runs in (`SEGFACE_PRECISION_*`); `SEGFACE_PRECISION_F32` for NULL.
+///
+/// # Safety
+/// `model` must be NULL or a live model.
+#[no_mangle]
+pub unsafe extern "C" fn segface_model_precision(model: *const SegfaceModel) -> SegfacePrecision {
+    match model.as_ref().map(|m| m.model.info().precision) {
+        Some(Precision::F16) => SEGFACE_PRECISION_F16,
+        _ => SEGFACE_PRECISION_F32,
+    }
 }
 
 /// Frees a model and sets `*model` to NULL. Accepts NULL and `*model == NULL`. Sessions made

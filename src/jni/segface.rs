@@ -9,7 +9,8 @@ use super::{direct_bytes, direct_bytes_mut, free, into_handle, live, or_throw, p
 use super::{JavaOutputs, JniResult};
 use crate::error::Error;
 use crate::image_view::{ImageView, PixelFormat};
-use crate::model::Model;
+use crate::model::{LoadOptions, Model};
+use crate::precision::Precision;
 use crate::session::Session;
 
 /// What a Java `SegFace` holds: a session, which keeps its model alive and describes it.
@@ -27,6 +28,17 @@ fn optional_string(env: &mut Env, s: &JString) -> JniResult<Option<String>> {
     s.try_to_string(env).map(Some)
 }
 
+/// Load options from the Java arguments: `precision` is `Precision.ordinal()`.
+fn load_options(env: &mut Env, sha256: &JString, precision: jint) -> JniResult<Result<LoadOptions, Error>> {
+    let expected_sha256 = optional_string(env, sha256)?;
+    Ok(match precision {
+        0 => Ok(Precision::F32),
+        1 => Ok(Precision::F16),
+        other => Err(Error::invalid_argument(format!("unknown precision {other}"))),
+    }
+    .map(|precision| LoadOptions { expected_sha256, precision, emulate_f16: false }))
+}
+
 /// # Safety
 /// See [`live`].
 pub(super) unsafe fn live_handle<'a>(handle: jlong) -> JniResult<&'a mut Handle> {
@@ -39,13 +51,11 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeLoadPath<'l>(
     _class: JClass<'l>,
     path: JString<'l>,
     sha256: JString<'l>,
+    precision: jint,
 ) -> jlong {
     env.with_env(|env| -> JniResult<jlong> {
         let path = path.try_to_string(env)?;
-        let loaded = match optional_string(env, &sha256)? {
-            Some(sha256) => Model::load_verified(path, &sha256),
-            None => Model::load(path),
-        };
+        let loaded = load_options(env, &sha256, precision)?.and_then(|o| Model::load_with(path, &o));
         load(env, loaded)
     })
     .resolve::<ThrowRuntimeExAndDefault>()
@@ -57,16 +67,32 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeLoadBytes<'l>(
     _class: JClass<'l>,
     bytes: JByteArray<'l>,
     sha256: JString<'l>,
+    precision: jint,
 ) -> jlong {
     env.with_env(|env| -> JniResult<jlong> {
         let bytes = env.convert_byte_array(&bytes)?;
-        let loaded = match optional_string(env, &sha256)? {
-            Some(sha256) => Model::from_bytes_verified(&bytes, &sha256),
-            None => Model::from_bytes(&bytes),
-        };
+        let loaded = load_options(env, &sha256, precision)?.and_then(|o| Model::from_bytes_with(&bytes, &o));
         load(env, loaded)
     })
     .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_ai_segface_SegFace_nativeF16Available<'l>(
+    _env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+) -> jboolean {
+    crate::precision::f16_available()
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_ai_segface_SegFace_nativePrecision<'l>(
+    _env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jint {
+    // SAFETY: see `live`.
+    unsafe { live_handle(handle) }.map_or(0, |h| (h.model().info().precision == Precision::F16) as jint)
 }
 
 #[unsafe(no_mangle)]

@@ -10,8 +10,9 @@
 #include "test_util.h"
 
 int main(int argc, char **argv) {
-    SegfaceModel *model = NULL, *from_memory = NULL, *bad = NULL;
+    SegfaceModel *model = NULL, *from_memory = NULL, *bad = NULL, *f16 = NULL;
     SegfaceSession *session = NULL;
+    SegfaceLoadOptions options;
     SegfaceImage image;
     unsigned char *rgb, *rgba, *model_bytes, *labels;
     size_t rgb_len, model_len, labels_stride, labels_len, x, y;
@@ -68,6 +69,39 @@ int main(int argc, char **argv) {
     CHECK(segface_model_resolution(model) == 256);
     segface_model_free(&from_memory);
     CHECK(from_memory == NULL);
+
+    /* Load options: defaults are float32; bad options are refused; f16 needs a CPU that computes
+     * it natively or an explicit request to emulate it. */
+    CHECK(segface_load_options_default(NULL) == SEGFACE_STATUS_ERR_NULL_POINTER);
+    CHECK(segface_load_options_default(&options) == SEGFACE_STATUS_OK);
+    CHECK(options.struct_size == sizeof options && options.precision == SEGFACE_PRECISION_F32);
+    CHECK(segface_model_load_file_with(argv[1], &options, &from_memory) == SEGFACE_STATUS_OK);
+    CHECK(segface_model_precision(from_memory) == SEGFACE_PRECISION_F32);
+    segface_model_free(&from_memory);
+    CHECK(segface_model_load_file_with(argv[1], NULL, &from_memory) == SEGFACE_STATUS_OK);
+    segface_model_free(&from_memory);
+    options.struct_size = 4;
+    CHECK(segface_model_load_file_with(argv[1], &options, &bad) == SEGFACE_STATUS_ERR_INVALID_ARGUMENT);
+    CHECK(bad == NULL && strstr(segface_last_error(), "struct_size") != NULL);
+    options.struct_size = sizeof options;
+    options.precision = 7;
+    CHECK(segface_model_load_file_with(argv[1], &options, &bad) == SEGFACE_STATUS_ERR_INVALID_ARGUMENT);
+    options.precision = SEGFACE_PRECISION_F32;
+    options.expected_sha256 = "0000000000000000000000000000000000000000000000000000000000000000";
+    CHECK(segface_model_load_file_with(argv[1], &options, &bad) == SEGFACE_STATUS_ERR_HASH_MISMATCH);
+    options.expected_sha256 = NULL;
+    options.precision = SEGFACE_PRECISION_F16;
+    if (segface_f16_available()) {
+        CHECK(segface_model_load_file_with(argv[1], &options, &f16) == SEGFACE_STATUS_OK);
+    } else {
+        CHECK(segface_model_load_file_with(argv[1], &options, &bad) == SEGFACE_STATUS_ERR_INVALID_ARGUMENT);
+        CHECK(bad == NULL && strstr(segface_last_error(), "native f16") != NULL);
+        options.emulate_f16 = 1;
+        CHECK(segface_model_load_file_with(argv[1], &options, &f16) == SEGFACE_STATUS_OK);
+    }
+    CHECK(segface_model_precision(f16) == SEGFACE_PRECISION_F16);
+    CHECK(segface_model_precision(NULL) == SEGFACE_PRECISION_F32);
+    segface_model_free(&f16);
 
     CHECK(segface_session_create(model, &session) == SEGFACE_STATUS_OK);
     /* The session keeps the model alive: free our handle before parsing. */

@@ -1,3 +1,4 @@
+import ai.segface.Precision;
 import ai.segface.SegFace;
 import ai.segface.SegFaceException;
 import java.nio.ByteBuffer;
@@ -72,6 +73,16 @@ public final class SegFaceHostTest {
         try {
             check(segface.resolution() == 256, "resolution");
             check(segface.classNames()[14].equals("hair"), "class 14 is hair");
+            check(segface.precision() == Precision.F32, "float32 by default");
+            if (SegFace.f16Available()) {
+                try (SegFace half = SegFace.load(model, null, Precision.F16)) {
+                    check(half.precision() == Precision.F16, "f16 where the CPU has it");
+                }
+            } else {
+                expectThrows(SegFaceException.class, () -> SegFace.load(model, null, Precision.F16),
+                        "f16 on a CPU without native f16");
+            }
+            expectThrows(IllegalArgumentException.class, () -> SegFace.load(model, null, null), "null precision");
             expectThrows(IllegalArgumentException.class,
                     () -> segface.parse(ByteBuffer.allocate(rowStride * height), width, height, rowStride, labels),
                     "heap pixels");

@@ -55,6 +55,19 @@ public enum PixelFormat {
     var bytesPerPixel: Int { self == .rgb8 ? 3 : 4 }
 }
 
+/// The arithmetic of the model's operators.
+public enum Precision {
+    /// float32 throughout (the default).
+    case f32
+    /// f16 where the device computes it natively (ARMv8.2-A: A11 and later); see `f16Available`.
+    case f16
+
+    var cValue: SegfacePrecision { self == .f16 ? SEGFACE_PRECISION_F16 : SEGFACE_PRECISION_F32 }
+
+    /// Whether this device computes f16 natively, so that `.f16` loads.
+    public static var f16Available: Bool { segface_f16_available() != 0 }
+}
+
 public final class SegFace {
     /// The model handle; a video session made from it keeps what it needs.
     private(set) var model: OpaquePointer?
@@ -68,30 +81,45 @@ public final class SegFace {
 
     /// Loads an ONNX model made by `segface convert`. With `sha256` (64 hex digits) the file
     /// must have that hash: a replaced or damaged file throws a `SegFaceError` whose status is
-    /// `SEGFACE_STATUS_ERR_HASH_MISMATCH`.
-    public convenience init(path: String, sha256: String? = nil) throws {
+    /// `SEGFACE_STATUS_ERR_HASH_MISMATCH`. `precision: .f16` throws on a device without native
+    /// f16 (check `Precision.f16Available`).
+    public convenience init(path: String, sha256: String? = nil, precision: Precision = .f32) throws {
         var handle: OpaquePointer?
-        if let sha256 = sha256 {
-            try SegFaceError.check(segface_model_load_file_verified(path, sha256, &handle))
-        } else {
-            try SegFaceError.check(segface_model_load_file(path, &handle))
+        try SegFace.withLoadOptions(sha256: sha256, precision: precision) { options in
+            try SegFaceError.check(segface_model_load_file_with(path, options, &handle))
         }
         try self.init(model: handle)
     }
 
-    /// Loads a model from memory; the bytes are copied. `sha256` as in `init(path:sha256:)`.
-    public convenience init(data: Data, sha256: String? = nil) throws {
+    /// Loads a model from memory; the bytes are copied. `sha256` and `precision` as in
+    /// `init(path:sha256:precision:)`.
+    public convenience init(data: Data, sha256: String? = nil, precision: Precision = .f32) throws {
         var handle: OpaquePointer?
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let bytes = raw.bindMemory(to: UInt8.self)
-            if let sha256 = sha256 {
-                try SegFaceError.check(
-                    segface_model_load_memory_verified(bytes.baseAddress, bytes.count, sha256, &handle))
-            } else {
-                try SegFaceError.check(segface_model_load_memory(bytes.baseAddress, bytes.count, &handle))
+            try SegFace.withLoadOptions(sha256: sha256, precision: precision) { options in
+                try SegFaceError.check(segface_model_load_memory_with(bytes.baseAddress, bytes.count, options, &handle))
             }
         }
         try self.init(model: handle)
+    }
+
+    /// Runs `body` with C load options; the hash string lives for the duration of the call.
+    private static func withLoadOptions(sha256: String?, precision: Precision,
+                                        _ body: (UnsafePointer<SegfaceLoadOptions>) throws -> Void) throws {
+        var options = SegfaceLoadOptions()
+        try SegFaceError.check(segface_load_options_default(&options))
+        options.precision = precision.cValue
+        guard let sha256 = sha256 else { return try body(&options) }
+        try sha256.withCString { hash in
+            options.expected_sha256 = hash
+            try body(&options)
+        }
+    }
+
+    /// The precision the model runs in.
+    public var precision: Precision {
+        segface_model_precision(model) == SEGFACE_PRECISION_F16 ? .f16 : .f32
     }
 
     private init(model: OpaquePointer?) throws {
@@ -121,6 +149,8 @@ public final class SegFace {
     /// alone; more starts a pool of that many worker threads owned by this parser. On a phone,
     /// the number of performance cores is a good choice. Throws for counts out of range.
     public func setThreads(_ threads: Int) throws {
+        lock.lock()
+        defer { lock.unlock() }
         // Out-of-range counts, negative ones included, reach the library and are refused there.
         try SegFaceError.check(segface_session_set_threads(session, UInt32(clamping: threads)))
         self.threads = threads

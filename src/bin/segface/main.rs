@@ -19,7 +19,8 @@ use segface::frame::{Face, FaceBox, Frame};
 use segface::outputs::{ClassSet, ClassSetMask, Outputs, PlaneMut, SoftMasks};
 use segface::weights::Weights;
 use segface::{
-    arch, classes, fetch, postprocess, sha256_hex, ImageView, LabelMap, Model, VideoOptions, VideoSession,
+    arch, classes, fetch, postprocess, sha256_hex, ImageView, LabelMap, LoadOptions, Model, Precision,
+    VideoOptions, VideoSession,
 };
 
 #[derive(Parser)]
@@ -164,9 +165,12 @@ enum Command {
         /// slowest nodes.
         #[arg(long)]
         profile: bool,
-        /// Threads for the matrix products (1: the calling thread only).
+        /// Threads each parse runs on (1: the calling thread only).
         #[arg(long, default_value_t = 1)]
         threads: usize,
+        /// Arithmetic of tract's operators: f32, or f16 on CPUs with native f16 (ARMv8.2-A).
+        #[arg(long, default_value = "f32")]
+        precision: Precision,
     },
     /// Parse many frames in one process through the C ABI and report whether memory stays flat.
     Soak {
@@ -260,12 +264,12 @@ fn main() -> ExitCode {
             };
             eval::eval(eval::EvalArgs { dataset, root, split, predictor, limit, json, save_predictions })
         }
-        Command::Bench { model, resolution, iters, image, detect, profile, threads } => bench(
+        Command::Bench { model, resolution, iters, image, detect, profile, threads, precision } => bench(
             model.as_deref(),
             resolution,
             iters,
             image.as_deref(),
-            BenchExtras { detect, profile, threads },
+            BenchExtras { detect, profile, threads, precision },
         ),
         Command::Fetch { name, url, sha256, output, weights } => {
             fetch_model(&name, url, sha256, output, weights)
@@ -614,7 +618,8 @@ fn bench(
     let iters = iters.max(1);
     let (onnx, source) = model_bytes(model_path, resolution)?;
     let started = Instant::now();
-    let model = Model::from_bytes(&onnx).map_err(err)?;
+    let options = LoadOptions { precision: extras.precision, ..LoadOptions::default() };
+    let model = Model::from_bytes_with(&onnx, &options).map_err(err)?;
     drop(onnx);
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let rss_loaded = current_rss_mb();
@@ -644,9 +649,10 @@ fn bench(
     let median = percentile(&times, 0.5);
     println!("model:              {source}");
     println!(
-        "resolution:         {0}x{0}, frame {w}x{h}, {1} thread(s)",
+        "resolution:         {0}x{0}, frame {w}x{h}, {1} thread(s), {2}",
         model.info().resolution,
-        extras.threads
+        extras.threads,
+        model.info().precision.name()
     );
     println!("load:               {load_ms:.0} ms (load to first result {:.0} ms)", load_ms + first_ms);
     println!("latency median:     {median:.1} ms over {iters} runs");
@@ -678,6 +684,7 @@ struct BenchExtras {
     detect: bool,
     profile: bool,
     threads: usize,
+    precision: Precision,
 }
 
 fn print_profile(profile: &segface::profile::Profile, threads: usize) {

@@ -36,8 +36,17 @@ public final class SegFace implements AutoCloseable {
      * the check): a replaced or damaged file throws {@link SegFaceException}.
      */
     public static SegFace load(String path, String sha256Hex) {
+        return load(path, sha256Hex, Precision.F32);
+    }
+
+    /**
+     * Like {@link #load(String, String)}, computing in {@code precision}: {@link Precision#F16}
+     * throws {@link SegFaceException} on a CPU without native f16 (see {@link #f16Available()}).
+     */
+    public static SegFace load(String path, String sha256Hex, Precision precision) {
         if (path == null) throw new IllegalArgumentException("path is null");
-        return new SegFace(nativeLoadPath(path, sha256Hex));
+        if (precision == null) throw new IllegalArgumentException("precision is null");
+        return new SegFace(nativeLoadPath(path, sha256Hex, precision.ordinal()));
     }
 
     /** Loads a model from memory (for example an asset read into a buffer); the bytes are copied. */
@@ -47,11 +56,27 @@ public final class SegFace implements AutoCloseable {
 
     /** Like {@link #load(ByteBuffer)}, and the bytes' SHA-256 must be {@code sha256Hex} (or null). */
     public static SegFace load(ByteBuffer modelBytes, String sha256Hex) {
+        return load(modelBytes, sha256Hex, Precision.F32);
+    }
+
+    /** Like {@link #load(ByteBuffer, String)}, computing in {@code precision}. */
+    public static SegFace load(ByteBuffer modelBytes, String sha256Hex, Precision precision) {
         if (modelBytes == null) throw new IllegalArgumentException("modelBytes is null");
+        if (precision == null) throw new IllegalArgumentException("precision is null");
         ByteBuffer view = modelBytes.duplicate();
         byte[] bytes = new byte[view.remaining()];
         view.get(bytes);
-        return new SegFace(nativeLoadBytes(bytes, sha256Hex));
+        return new SegFace(nativeLoadBytes(bytes, sha256Hex, precision.ordinal()));
+    }
+
+    /** Whether this CPU computes f16 natively, so that {@link Precision#F16} loads. */
+    public static boolean f16Available() {
+        return nativeF16Available();
+    }
+
+    /** The precision this model computes in. */
+    public synchronized Precision precision() {
+        return Precision.values()[nativePrecision(liveHandle())];
     }
 
     /**
@@ -151,9 +176,13 @@ public final class SegFace implements AutoCloseable {
         return handle;
     }
 
-    private static native long nativeLoadPath(String path, String sha256Hex);
+    private static native long nativeLoadPath(String path, String sha256Hex, int precision);
 
-    private static native long nativeLoadBytes(byte[] bytes, String sha256Hex);
+    private static native long nativeLoadBytes(byte[] bytes, String sha256Hex, int precision);
+
+    private static native boolean nativeF16Available();
+
+    private static native int nativePrecision(long handle);
 
     private static native String[] nativeClassNames(long handle);
 

@@ -1,0 +1,107 @@
+//! The arithmetic a loaded model runs in: float32 everywhere, or half precision (f16) for tract's
+//! operators on CPUs that compute f16 natively (ARMv8.2-A's FEAT_FP16: most phones since 2017).
+//! f16 halves the weights' and activations' memory traffic and doubles the lanes of each vector
+//! instruction; segface's own operators (attention cores, upsampled sum, the tail) stay float32,
+//! with conversions at their edges, because their softmax and norms need float32's range.
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::floats::FloatPrecisionTranslator;
+use tract_onnx::tract_core::ops::cast::cast;
+
+use crate::error::{Error, Result};
+
+/// Which float type tract's operators compute in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// float32 throughout (the default; the parity tests' precision).
+    #[default]
+    F32,
+    /// f16 for tract's operators where the CPU computes f16 natively; refused elsewhere (an
+    /// emulated f16 is several times slower than float32), unless emulation is asked for
+    /// ([`crate::LoadOptions::emulate_f16`]). See [`f16_available`].
+    F16,
+}
+
+impl Precision {
+    /// `f32` or `f16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Precision> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "f16" => Ok(Precision::F16),
+            other => Err(Error::invalid_argument(format!("precision `{other}`: f32 or f16"))),
+        }
+    }
+}
+
+/// Whether this CPU computes f16 natively, so that [`Precision::F16`] may be asked for.
+pub fn f16_available() -> bool {
+    // tract reads the CPU's features (the `asimdhp` flag on Linux and Android, the model on iOS).
+    tract_onnx::tract_core::tract_linalg::has_fp16()
+}
+
+/// Refuses f16 where the CPU lacks it, unless `emulate` says a slow f16 is wanted: callers learn
+/// it at load rather than by a model several times slower than float32.
+pub(crate) fn check_available(precision: Precision, emulate: bool) -> Result<()> {
+    if precision == Precision::F16 && !emulate && !f16_available() {
+        return Err(Error::invalid_argument(
+            "f16 precision needs a CPU with native f16 arithmetic (ARMv8.2-A FEAT_FP16), which this one \
+             lacks; load with f32 (or emulate f16 to preview its results, several times slower)",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `op` is one of segface's operators, which compute in float32 only.
+fn is_segface_op(node: &TypedNode) -> bool {
+    node.op_is::<crate::ops::attention::Attention>()
+        || node.op_is::<crate::ops::upsample_sum::UpsampleSum>()
+        || node.op_is::<crate::ops::upscale_head::UpscaleHead>()
+}
+
+/// Rewrites a decluttered float32 model so that tract's operators compute in f16. The logits
+/// stay float32: the tail (segface's `UpscaleHead`) produces them in float32 already; a graph
+/// whose last operator is tract's gets a final conversion.
+pub(crate) fn into_f16(mut model: TypedModel) -> TractResult<TypedModel> {
+    let translator = FloatPrecisionTranslator::with_filter(f32::datum_type(), f16::datum_type(), |node| {
+        !is_segface_op(node)
+    });
+    model.transform(&translator)?;
+    let output = model.output_outlets()?[0];
+    let node = model.node(output.node);
+    // The translator converts every float32 output to f16; undo that for a float32 producer.
+    let output = match node.op_as::<tract_onnx::tract_core::ops::cast::Cast>() {
+        Some(c)
+            if c.to == f16::datum_type()
+                && model.outlet_fact(node.inputs[0])?.datum_type == f32::datum_type() =>
+        {
+            node.inputs[0]
+        }
+        _ if model.outlet_fact(output)?.datum_type == f16::datum_type() => {
+            model.wire_node("segface.logits_f32", cast(f32::datum_type()), &[output])?[0]
+        }
+        _ => output,
+    };
+    model.select_output_outlets(&[output])?;
+    // The input becomes f16 too: the session converts its float32 pixels before each run.
+    model.into_decluttered()
+}
+
+/// The engine's input from the session's float32 pixels: converted for an f16 model (3 x R x R
+/// values, negligible beside the network).
+pub(crate) fn engine_input(pixels: Arc<Tensor>, precision: Precision) -> TractResult<TValue> {
+    Ok(match precision {
+        Precision::F32 => TValue::from_const(pixels),
+        Precision::F16 => pixels.cast_to::<f16>()?.into_owned().into_tvalue(),
+    })
+}
