@@ -12,7 +12,6 @@ use std::ops::Range;
 use crate::align::AlignedSquare;
 use crate::bilinear::{self, Tap};
 use crate::classes::palette_color;
-use crate::outputs::argmax;
 use crate::resize::SourceBox;
 
 /// Logits of one image: `classes` planes of `size x size`, row-major.
@@ -36,6 +35,63 @@ pub struct Postprocessor {
     rows: Vec<Tap>,
     cols: Vec<Tap>,
     scores: Vec<f32>,
+    /// Two model rows resampled to the output's width, class-major (`classes x width`): the
+    /// upper and lower neighbours of the output row being labelled.
+    upper: ResampledRow,
+    lower: ResampledRow,
+    /// The best score so far of each pixel of an output row.
+    best: Vec<f32>,
+}
+
+/// One model row resampled along x for every class, and which model row it is.
+#[derive(Default)]
+struct ResampledRow {
+    source_row: Option<usize>,
+    values: Vec<f32>,
+}
+
+impl ResampledRow {
+    /// Makes this the model row `y` resampled at `cols`, unless it already is.
+    fn hold(&mut self, logits: &Logits, y: usize, cols: &[Tap]) {
+        if self.source_row == Some(y) {
+            return;
+        }
+        let (r, width) = (logits.size, cols.len());
+        self.values.resize(logits.classes * width, 0.0);
+        for (c, out) in self.values.chunks_exact_mut(width).enumerate() {
+            let row = &logits.data[(c * r + y) * r..][..r];
+            for (o, &Tap { lo, hi, frac }) in out.iter_mut().zip(cols) {
+                // The same arithmetic as `scores_at`'s `top` and `bottom`.
+                *o = row[lo] * (1.0 - frac) + row[hi] * frac;
+            }
+        }
+        self.source_row = Some(y);
+    }
+}
+
+/// A row's argmax over classes, fed one class's scores at a time so that each pass reads memory
+/// in order: the first class with the largest score wins and NaN never does, as `argmax`.
+struct RowArgmax<'a> {
+    labels: &'a mut [u8],
+    best: &'a mut Vec<f32>,
+}
+
+impl<'a> RowArgmax<'a> {
+    fn new(labels: &'a mut [u8], best: &'a mut Vec<f32>) -> Self {
+        best.clear();
+        best.resize(labels.len(), f32::NEG_INFINITY);
+        labels.fill(0);
+        RowArgmax { labels, best }
+    }
+
+    fn offer(&mut self, class: usize, scores: &[f32]) {
+        for ((label, best), &s) in self.labels.iter_mut().zip(self.best.iter_mut()).zip(scores) {
+            if s > *best {
+                *best = s;
+                *label = class as u8;
+            }
+        }
+    }
 }
 
 impl Postprocessor {
@@ -45,16 +101,11 @@ impl Postprocessor {
         let LabelsMut { data: labels, width, height, stride } = out;
         let plane = r * r;
         debug_assert_eq!(logits.data.len(), classes * plane);
-        self.scores.resize(classes, 0.0);
         if width == r && height == r {
             for y in 0..r {
-                let row = &mut labels[y * stride..y * stride + r];
-                for (x, out) in row.iter_mut().enumerate() {
-                    let p = y * r + x;
-                    for (c, score) in self.scores.iter_mut().enumerate() {
-                        *score = logits.data[c * plane + p];
-                    }
-                    *out = argmax(&self.scores);
+                let mut row = RowArgmax::new(&mut labels[y * stride..y * stride + r], &mut self.best);
+                for c in 0..classes {
+                    row.offer(c, &logits.data[c * plane + y * r..][..r]);
                 }
             }
             return;
@@ -63,13 +114,31 @@ impl Postprocessor {
         self.rows.extend(bilinear::taps(r, height));
         self.cols.clear();
         self.cols.extend(bilinear::taps(r, width));
-        for y in 0..height {
-            let row = &mut labels[y * stride..y * stride + width];
-            for (x, out) in row.iter_mut().enumerate() {
-                scores_at(&mut self.scores, &logits, self.rows[y], self.cols[x]);
-                *out = argmax(&self.scores);
+        // Row by row: the two model rows around an output row, resampled along x once (they
+        // serve the neighbouring output rows too), then blended along y class by class. The
+        // arithmetic is `scores_at`'s, in its order, so the labels are the same bits.
+        let Postprocessor { rows, cols, upper, lower, best, scores } = self;
+        scores.clear();
+        for (y, &Tap { lo, hi, frac }) in rows.iter().enumerate() {
+            if upper.source_row != Some(lo) && lower.source_row == Some(lo) {
+                std::mem::swap(upper, lower);
+            }
+            upper.hold(&logits, lo, cols);
+            lower.hold(&logits, hi, cols);
+            let mut row = RowArgmax::new(&mut labels[y * stride..y * stride + width], best);
+            // One class's blended row at a time, in a buffer reused across classes.
+            scores.resize(width, 0.0);
+            for c in 0..classes {
+                let (top, bottom) =
+                    (&upper.values[c * width..][..width], &lower.values[c * width..][..width]);
+                for (s, (&t, &b)) in scores.iter_mut().zip(top.iter().zip(bottom)) {
+                    *s = t * (1.0 - frac) + b * frac;
+                }
+                row.offer(c, scores);
             }
         }
+        upper.source_row = None;
+        lower.source_row = None;
     }
 
     /// Class scores for the pixels `xs` x `ys` of an image in which the model saw the box
@@ -175,6 +244,69 @@ pub fn class_counts(labels: &[u8], classes: usize) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outputs::argmax;
+
+    /// Labels as the definition says: per output pixel, the bilinear scores (at the model's own
+    /// size the logits themselves), then the argmax.
+    fn labels_by_definition(logits: &Logits, width: usize, height: usize) -> Vec<u8> {
+        let plane = logits.size * logits.size;
+        if width == logits.size && height == logits.size {
+            return (0..plane)
+                .map(|p| argmax(&(0..logits.classes).map(|c| logits.data[c * plane + p]).collect::<Vec<_>>()))
+                .collect();
+        }
+        let (rows, cols): (Vec<Tap>, Vec<Tap>) =
+            (bilinear::taps(logits.size, height).collect(), bilinear::taps(logits.size, width).collect());
+        let mut scores = vec![0f32; logits.classes];
+        let mut labels = Vec::new();
+        for &row in &rows {
+            for &col in &cols {
+                scores_at(&mut scores, logits, row, col);
+                labels.push(argmax(&scores));
+            }
+        }
+        labels
+    }
+
+    #[test]
+    fn streamed_labels_equal_the_per_pixel_definition() {
+        // Logits on a coarse grid of values so that ties are frequent, with some NaN.
+        let mut state = 12345u32;
+        let mut next = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            state >> 16
+        };
+        let (classes, r) = (5, 9);
+        let data: Vec<f32> = (0..classes * r * r)
+            .map(|_| if next() % 97 == 0 { f32::NAN } else { (next() % 4) as f32 })
+            .collect();
+        let other: Vec<f32> = data.iter().rev().copied().collect();
+        let mut post = Postprocessor::default();
+        for (width, height) in [(9, 9), (4, 6), (23, 17), (9, 31), (1, 1)] {
+            // Twice with different logits: nothing cached from one call may leak into the next.
+            for values in [&data, &other] {
+                let logits = Logits { data: values, classes, size: r };
+                let stride = width + 3;
+                let mut labels = vec![77u8; stride * height];
+                post.labels_from_logits(
+                    Logits { data: values, classes, size: r },
+                    LabelsMut { data: &mut labels, width, height, stride },
+                );
+                let expected = labels_by_definition(&logits, width, height);
+                for y in 0..height {
+                    assert_eq!(
+                        &labels[y * stride..y * stride + width],
+                        &expected[y * width..(y + 1) * width]
+                    );
+                    assert_eq!(
+                        &labels[y * stride + width..(y + 1) * stride],
+                        &[77u8; 3],
+                        "bytes between rows"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn argmax_prefers_first_on_ties() {

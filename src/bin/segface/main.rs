@@ -639,12 +639,15 @@ fn bench(
     let rss_first = current_rss_mb();
     let mut times = Vec::with_capacity(iters);
     let (allocs_before, bytes_before) = alloc_stats::snapshot();
+    let live_before = alloc_stats::live_bytes();
+    alloc_stats::take_peak_live();
     for _ in 0..iters {
         let t = Instant::now();
         session.parse_into(&view, &mut labels, w as usize).map_err(err)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let (allocs_after, bytes_after) = alloc_stats::snapshot();
+    let parse_peak_live = alloc_stats::take_peak_live();
     times.sort_by(|a, b| a.total_cmp(b));
     let median = percentile(&times, 0.5);
     println!("model:              {source}");
@@ -662,6 +665,11 @@ fn bench(
         "allocated per parse: {:.1} MB in {} allocations (after warm-up)",
         (bytes_after - bytes_before) as f64 / iters as f64 / 1e6,
         (allocs_after - allocs_before) / iters as u64
+    );
+    println!(
+        "live heap in a parse: {:.0} MB at most ({:.0} MB before it: the model and the session)",
+        parse_peak_live as f64 / 1e6,
+        live_before as f64 / 1e6
     );
     if extras.detect {
         bench_detection(&model, &view, iters, median)?;
