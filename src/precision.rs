@@ -44,19 +44,42 @@ impl std::str::FromStr for Precision {
     }
 }
 
-/// Whether this CPU computes f16 natively, so that [`Precision::F16`] may be asked for.
+/// Whether this CPU computes f16 natively and this build holds tract's native f16 kernels, so
+/// that [`Precision::F16`] may be asked for.
 pub fn f16_available() -> bool {
     // tract reads the CPU's features (the `asimdhp` flag on Linux and Android, the model on iOS).
-    tract_onnx::tract_core::tract_linalg::has_fp16()
+    tract_linalg::has_fp16() && f16_kernels().any(|name| !name.contains("generic"))
+}
+
+/// The names of the f16 matrix-product kernels this build holds for this CPU. tract registers
+/// its kernels at program start-up from the objects linked in: a static library linked without
+/// `--whole-archive` (GNU ld) or `-force_load` (Apple ld) may leave some out.
+fn f16_kernels() -> impl Iterator<Item = &'static str> {
+    tract_linalg::MmmDispatch::native()
+        .runnable()
+        .iter()
+        .filter(|kernel| kernel.internal_type() == f16::datum_type())
+        .map(|kernel| kernel.name())
 }
 
 /// Refuses f16 where the CPU lacks it, unless `emulate` says a slow f16 is wanted: callers learn
-/// it at load rather than by a model several times slower than float32.
+/// it at load rather than by a model several times slower than float32. Either way tract's f16
+/// kernels must have been linked in.
 pub(crate) fn check_available(precision: Precision, emulate: bool) -> Result<()> {
-    if precision == Precision::F16 && !emulate && !f16_available() {
+    if precision != Precision::F16 {
+        return Ok(());
+    }
+    if f16_kernels().next().is_none() {
         return Err(Error::invalid_argument(
-            "f16 precision needs a CPU with native f16 arithmetic (ARMv8.2-A FEAT_FP16), which this one \
-             lacks; load with f32 (or emulate f16 to preview its results, several times slower)",
+            "f16 precision: this build of segface holds none of tract's f16 kernels (a static \
+             library must be linked whole: -Wl,--whole-archive with GNU ld, -force_load with Apple's)",
+        ));
+    }
+    if !emulate && !f16_available() {
+        return Err(Error::invalid_argument(
+            "f16 precision needs native f16 arithmetic (ARMv8.2-A FEAT_FP16, and tract's kernels for it \
+             linked in), which this CPU or build lacks; load with f32 (or emulate f16 to preview its \
+             results, several times slower)",
         ));
     }
     Ok(())
