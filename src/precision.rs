@@ -2,7 +2,8 @@
 //! operators on CPUs that compute f16 natively (ARMv8.2-A's FEAT_FP16: most phones since 2017).
 //! f16 halves the weights' and activations' memory traffic and doubles the lanes of each vector
 //! instruction; segface's own operators (attention cores, upsampled sum, the tail) stay float32,
-//! with conversions at their edges, because their softmax and norms need float32's range.
+//! with conversions at their edges: with the attentions' products accumulated in f16 (ARM's f16
+//! kernels do) 6 % of the labels changed on the test model, with them in float32 under 1 %.
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::floats::FloatPrecisionTranslator;
@@ -100,7 +101,9 @@ pub(crate) fn into_f16(mut model: TypedModel) -> TractResult<TypedModel> {
         !is_segface_op(node)
     });
     model.transform(&translator)?;
-    let output = model.output_outlets()?[0];
+    let Some(&output) = model.output_outlets()?.first() else {
+        return Err(TractError::msg("the graph has no output"));
+    };
     let node = model.node(output.node);
     // The translator converts every float32 output to f16; undo that for a float32 producer.
     let output = match node.op_as::<tract_onnx::tract_core::ops::cast::Cast>() {
