@@ -203,7 +203,8 @@ typedef struct SegfaceDetection {
 } SegfaceDetection;
 
 /*
- Arithmetic of a model's operators (`SegfaceLoadOptions.precision`).
+ Arithmetic of a model's operators (`SegfaceLoadOptions.precision`); the numbers are
+ `Precision::code`'s.
  */
 typedef uint32_t SegfacePrecision;
 

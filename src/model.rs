@@ -167,6 +167,16 @@ pub struct LoadOptions {
     pub emulate_f16: bool,
 }
 
+impl LoadOptions {
+    /// What can be refused before the model's bytes are read or hashed: a malformed expected
+    /// hash, an f16 this CPU or build cannot run. Returns the expected hash, normalised.
+    fn precheck(&self) -> Result<Option<String>> {
+        let expected = self.expected_sha256.as_deref().map(parse_sha256).transpose()?;
+        check_available(self.precision, self.emulate_f16)?;
+        Ok(expected)
+    }
+}
+
 impl Model {
     /// Loads an ONNX file. For a model without SegFace metadata (a PyTorch export of the
     /// reference), class names are read from `<file>.classes.txt` (one per line) when present.
@@ -186,8 +196,7 @@ impl Model {
     /// [`Model::load`] with options: an expected SHA-256, the precision.
     pub fn load_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Model> {
         let path = path.as_ref();
-        let expected = options.expected_sha256.as_deref().map(parse_sha256).transpose()?;
-        check_available(options.precision, options.emulate_f16)?;
+        let expected = options.precheck()?;
         let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
         let digest = sha256_hex(&bytes);
         if let Some(expected) = expected {
@@ -219,11 +228,11 @@ impl Model {
 
     /// [`Model::from_bytes`] with options: an expected SHA-256, the precision.
     pub fn from_bytes_with(bytes: &[u8], options: &LoadOptions) -> Result<Model> {
+        let expected = options.precheck()?;
         let digest = sha256_hex(bytes);
-        if let Some(expected) = &options.expected_sha256 {
-            verify(&digest, &parse_sha256(expected)?, "the model bytes")?;
+        if let Some(expected) = expected {
+            verify(&digest, &expected, "the model bytes")?;
         }
-        check_available(options.precision, options.emulate_f16)?;
         Self::from_bytes_with_classes(Bytes::Borrowed(bytes), None, digest, options.precision)
     }
 

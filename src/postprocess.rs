@@ -118,7 +118,12 @@ impl Postprocessor {
         // serve the neighbouring output rows too), then blended along y class by class. The
         // arithmetic is `scores_at`'s, in its order, so the labels are the same bits.
         let Postprocessor { rows, cols, upper, lower, best, scores } = self;
+        // Rows resampled from an earlier call's logits are stale.
+        upper.source_row = None;
+        lower.source_row = None;
+        // One class's blended row at a time, in a buffer reused across classes and rows.
         scores.clear();
+        scores.resize(width, 0.0);
         for (y, &Tap { lo, hi, frac }) in rows.iter().enumerate() {
             if upper.source_row != Some(lo) && lower.source_row == Some(lo) {
                 std::mem::swap(upper, lower);
@@ -126,8 +131,6 @@ impl Postprocessor {
             upper.hold(&logits, lo, cols);
             lower.hold(&logits, hi, cols);
             let mut row = RowArgmax::new(&mut labels[y * stride..y * stride + width], best);
-            // One class's blended row at a time, in a buffer reused across classes.
-            scores.resize(width, 0.0);
             for c in 0..classes {
                 let (top, bottom) =
                     (&upper.values[c * width..][..width], &lower.values[c * width..][..width]);
@@ -137,8 +140,6 @@ impl Postprocessor {
                 row.offer(c, scores);
             }
         }
-        upper.source_row = None;
-        lower.source_row = None;
     }
 
     /// Class scores for the pixels `xs` x `ys` of an image in which the model saw the box

@@ -24,6 +24,24 @@ pub enum Precision {
 }
 
 impl Precision {
+    /// The precision's number in the C ABI (`SEGFACE_PRECISION_*`) and Java's
+    /// `Precision.ordinal()`: 0 float32, 1 f16.
+    pub(crate) fn code(self) -> u32 {
+        match self {
+            Precision::F32 => 0,
+            Precision::F16 => 1,
+        }
+    }
+
+    /// The precision numbered `code` (see [`Precision::code`]); an unknown number is an error.
+    pub(crate) fn from_code(code: i64) -> Result<Precision> {
+        match code {
+            0 => Ok(Precision::F32),
+            1 => Ok(Precision::F16),
+            other => Err(Error::invalid_argument(format!("unknown precision {other}"))),
+        }
+    }
+
     /// `f32` or `f16`.
     pub fn name(self) -> &'static str {
         match self {
@@ -130,4 +148,20 @@ pub(crate) fn engine_input(pixels: Arc<Tensor>, precision: Precision) -> TractRe
         Precision::F32 => TValue::from_const(pixels),
         Precision::F16 => pixels.cast_to::<f16>()?.into_owned().into_tvalue(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::{SEGFACE_PRECISION_F16, SEGFACE_PRECISION_F32};
+
+    #[test]
+    fn codes_are_the_c_constants_and_round_trip() {
+        assert_eq!(Precision::F32.code(), SEGFACE_PRECISION_F32);
+        assert_eq!(Precision::F16.code(), SEGFACE_PRECISION_F16);
+        for precision in [Precision::F32, Precision::F16] {
+            assert_eq!(Precision::from_code(precision.code().into()).unwrap(), precision);
+        }
+        assert!(Precision::from_code(2).is_err() && Precision::from_code(-1).is_err());
+    }
 }

@@ -7,7 +7,8 @@ use super::{bytes_arg, free_handle, guarded, null, struct_size_at, struct_size_e
 use crate::model::{LoadOptions, Model};
 use crate::precision::{f16_available, Precision};
 
-/// Arithmetic of a model's operators (`SegfaceLoadOptions.precision`).
+/// Arithmetic of a model's operators (`SegfaceLoadOptions.precision`); the numbers are
+/// `Precision::code`'s.
 pub type SegfacePrecision = u32;
 /// float32 throughout (the default).
 pub const SEGFACE_PRECISION_F32: SegfacePrecision = 0;
@@ -71,13 +72,7 @@ unsafe fn load_options(options: *const SegfaceLoadOptions) -> Result<LoadOptions
         return Err(struct_size_error("SegfaceLoadOptions", given, needed));
     }
     let options = &*options;
-    let precision = match options.precision {
-        SEGFACE_PRECISION_F32 => Precision::F32,
-        SEGFACE_PRECISION_F16 => Precision::F16,
-        other => {
-            return Err(Failure(SegfaceStatus::ErrInvalidArgument, format!("unknown precision {other}")));
-        }
-    };
+    let precision = Precision::from_code(options.precision.into())?;
     let expected_sha256 = match options.expected_sha256.is_null() {
         true => None,
         false => Some(utf8_arg(options.expected_sha256, "expected_sha256")?.to_owned()),
@@ -216,10 +211,7 @@ pub unsafe extern "C" fn segface_model_load_memory_with(
 /// `model` must be NULL or a live model.
 #[no_mangle]
 pub unsafe extern "C" fn segface_model_precision(model: *const SegfaceModel) -> SegfacePrecision {
-    match model.as_ref().map(|m| m.model.info().precision) {
-        Some(Precision::F16) => SEGFACE_PRECISION_F16,
-        _ => SEGFACE_PRECISION_F32,
-    }
+    model.as_ref().map_or(SEGFACE_PRECISION_F32, |m| m.model.info().precision.code())
 }
 
 /// Frees a model and sets `*model` to NULL. Accepts NULL and `*model == NULL`. Sessions made

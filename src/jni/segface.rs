@@ -31,12 +31,11 @@ fn optional_string(env: &mut Env, s: &JString) -> JniResult<Option<String>> {
 /// Load options from the Java arguments: `precision` is `Precision.ordinal()`.
 fn load_options(env: &mut Env, sha256: &JString, precision: jint) -> JniResult<Result<LoadOptions, Error>> {
     let expected_sha256 = optional_string(env, sha256)?;
-    Ok(match precision {
-        0 => Ok(Precision::F32),
-        1 => Ok(Precision::F16),
-        other => Err(Error::invalid_argument(format!("unknown precision {other}"))),
-    }
-    .map(|precision| LoadOptions { expected_sha256, precision, emulate_f16: false }))
+    Ok(Precision::from_code(precision.into()).map(|precision| LoadOptions {
+        expected_sha256,
+        precision,
+        emulate_f16: false,
+    }))
 }
 
 /// # Safety
@@ -92,7 +91,7 @@ pub extern "system" fn Java_ai_segface_SegFace_nativePrecision<'l>(
     handle: jlong,
 ) -> jint {
     // SAFETY: see `live`.
-    unsafe { live_handle(handle) }.map_or(0, |h| (h.model().info().precision == Precision::F16) as jint)
+    unsafe { live_handle(handle) }.map_or(0, |h| h.model().info().precision.code() as jint)
 }
 
 #[unsafe(no_mangle)]
