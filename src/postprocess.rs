@@ -43,30 +43,65 @@ pub struct Postprocessor {
     best: Vec<f32>,
 }
 
+/// How a resampled row is laid out: class by class (`classes x width`, for a per-class pass
+/// over the row) or pixel by pixel (`width x classes`, for a per-pixel consumer).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Layout {
+    ClassMajor,
+    PixelMajor,
+}
+
 /// One model row resampled along x for every class, and which model row it is.
 #[derive(Default)]
 struct ResampledRow {
-    source_row: Option<usize>,
+    source_row: Option<(usize, Layout)>,
     values: Vec<f32>,
 }
 
 impl ResampledRow {
-    /// Makes this the model row `y` resampled at `cols`, unless it already is.
-    fn hold(&mut self, logits: &Logits, y: usize, cols: &[Tap]) {
-        if self.source_row == Some(y) {
+    /// Makes this the model row `y` resampled at `cols` in `layout`, unless it already is.
+    fn hold(&mut self, logits: &Logits, y: usize, cols: &[Tap], layout: Layout) {
+        if self.source_row == Some((y, layout)) {
             return;
         }
-        let (r, width) = (logits.size, cols.len());
-        self.values.resize(logits.classes * width, 0.0);
-        for (c, out) in self.values.chunks_exact_mut(width).enumerate() {
+        let (r, classes, width) = (logits.size, logits.classes, cols.len());
+        self.values.resize(classes * width, 0.0);
+        for c in 0..classes {
             let row = &logits.data[(c * r + y) * r..][..r];
-            for (o, &Tap { lo, hi, frac }) in out.iter_mut().zip(cols) {
-                // The same arithmetic as `scores_at`'s `top` and `bottom`.
-                *o = row[lo] * (1.0 - frac) + row[hi] * frac;
+            // The same arithmetic as `scores_at`'s `top` and `bottom`.
+            let resampled = cols.iter().map(|&Tap { lo, hi, frac }| row[lo] * (1.0 - frac) + row[hi] * frac);
+            match layout {
+                Layout::ClassMajor => {
+                    for (o, v) in self.values[c * width..][..width].iter_mut().zip(resampled) {
+                        *o = v;
+                    }
+                }
+                Layout::PixelMajor => {
+                    for (o, v) in self.values[c..].iter_mut().step_by(classes).zip(resampled) {
+                        *o = v;
+                    }
+                }
             }
         }
-        self.source_row = Some(y);
+        self.source_row = Some((y, layout));
     }
+}
+
+/// Makes `upper` and `lower` the model rows around an output row with taps `row`, resampled at
+/// `cols`. Consecutive output rows mostly share their model rows: a row already held is kept
+/// (swapped into place when the lower one becomes the upper one), not resampled again.
+fn hold_rows(
+    (upper, lower): (&mut ResampledRow, &mut ResampledRow),
+    logits: &Logits,
+    row: Tap,
+    cols: &[Tap],
+    layout: Layout,
+) {
+    if upper.source_row != Some((row.lo, layout)) && lower.source_row == Some((row.lo, layout)) {
+        std::mem::swap(upper, lower);
+    }
+    upper.hold(logits, row.lo, cols, layout);
+    lower.hold(logits, row.hi, cols, layout);
 }
 
 /// A row's argmax over classes, fed one class's scores at a time so that each pass reads memory
@@ -124,12 +159,9 @@ impl Postprocessor {
         // One class's blended row at a time, in a buffer reused across classes and rows.
         scores.clear();
         scores.resize(width, 0.0);
-        for (y, &Tap { lo, hi, frac }) in rows.iter().enumerate() {
-            if upper.source_row != Some(lo) && lower.source_row == Some(lo) {
-                std::mem::swap(upper, lower);
-            }
-            upper.hold(&logits, lo, cols);
-            lower.hold(&logits, hi, cols);
+        for (y, &tap) in rows.iter().enumerate() {
+            hold_rows((upper, lower), &logits, tap, cols, Layout::ClassMajor);
+            let frac = tap.frac;
             let mut row = RowArgmax::new(&mut labels[y * stride..y * stride + width], best);
             for c in 0..classes {
                 let (top, bottom) =
@@ -146,6 +178,10 @@ impl Postprocessor {
     /// `area` (image pixel units), handed to `put(x, y, scores)`: how a face crop's results go
     /// back into the frame. The whole image as the box gives exactly `labels_from_logits`'s
     /// scores.
+    ///
+    /// Row by row as `labels_from_logits`, but with the two resampled model rows laid out pixel
+    /// by pixel: a pixel's scores are read from two short runs rather than from four places in
+    /// each class plane. Same arithmetic, same bits as `scores_at`.
     pub fn scores_in_box(
         &mut self,
         logits: Logits,
@@ -155,15 +191,26 @@ impl Postprocessor {
         mut put: impl FnMut(usize, usize, &[f32]),
     ) {
         let r = logits.size;
-        self.rows.clear();
-        self.rows.extend(bilinear::taps_in_box(r, area.y0 as f32, (area.y1 - area.y0) as f32, ys.clone()));
-        self.cols.clear();
-        self.cols.extend(bilinear::taps_in_box(r, area.x0 as f32, (area.x1 - area.x0) as f32, xs.clone()));
-        self.scores.resize(logits.classes, 0.0);
-        for (row, y) in self.rows.iter().zip(ys) {
-            for (col, x) in self.cols.iter().zip(xs.clone()) {
-                scores_at(&mut self.scores, &logits, *row, *col);
-                put(x, y, &self.scores);
+        let Postprocessor { rows, cols, upper, lower, scores, .. } = self;
+        rows.clear();
+        rows.extend(bilinear::taps_in_box(r, area.y0 as f32, (area.y1 - area.y0) as f32, ys.clone()));
+        cols.clear();
+        cols.extend(bilinear::taps_in_box(r, area.x0 as f32, (area.x1 - area.x0) as f32, xs.clone()));
+        // Rows resampled from an earlier call's logits or box are stale.
+        upper.source_row = None;
+        lower.source_row = None;
+        let classes = logits.classes;
+        scores.clear();
+        scores.resize(classes, 0.0);
+        for (&tap, y) in rows.iter().zip(ys) {
+            hold_rows((upper, lower), &logits, tap, cols, Layout::PixelMajor);
+            let frac = tap.frac;
+            let pixels = upper.values.chunks_exact(classes).zip(lower.values.chunks_exact(classes));
+            for ((top, bottom), x) in pixels.zip(xs.clone()) {
+                for (s, (&t, &b)) in scores.iter_mut().zip(top.iter().zip(bottom)) {
+                    *s = t * (1.0 - frac) + b * frac;
+                }
+                put(x, y, scores);
             }
         }
     }
@@ -269,17 +316,21 @@ mod tests {
         labels
     }
 
+    /// A small deterministic generator of 16-bit values, for test logits.
+    fn values_from(mut state: u32) -> impl FnMut() -> u32 {
+        move || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            state >> 16
+        }
+    }
+
     #[test]
     fn streamed_labels_equal_the_per_pixel_definition() {
         // Logits on a coarse grid of values so that ties are frequent, with some NaN.
-        let mut state = 12345u32;
-        let mut next = || {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            state >> 16
-        };
+        let mut next = values_from(12345);
         let (classes, r) = (5, 9);
         let data: Vec<f32> = (0..classes * r * r)
-            .map(|_| if next() % 97 == 0 { f32::NAN } else { (next() % 4) as f32 })
+            .map(|_| if next().is_multiple_of(97) { f32::NAN } else { (next() % 4) as f32 })
             .collect();
         let other: Vec<f32> = data.iter().rev().copied().collect();
         let mut post = Postprocessor::default();
@@ -305,6 +356,51 @@ mod tests {
                         "bytes between rows"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn streamed_box_scores_equal_the_per_pixel_definition() {
+        let mut next = values_from(777);
+        let (classes, r) = (4, 7);
+        let data: Vec<f32> = (0..classes * r * r).map(|_| next() as f32 / 256.0 - 128.0).collect();
+        let other: Vec<f32> = data.iter().rev().copied().collect();
+        let mut post = Postprocessor::default();
+        // Boxes larger and smaller than the model, off-centre, partly outside the frame, and
+        // pixel ranges that cover only part of them.
+        let boxes = [
+            (SourceBox { x0: 0.0, y0: 0.0, x1: 20.0, y1: 15.0 }, 0..20, 0..15),
+            (SourceBox { x0: -3.5, y0: 2.25, x1: 11.0, y1: 30.0 }, 0..11, 2..30),
+            (SourceBox { x0: 4.0, y0: 6.0, x1: 8.5, y1: 9.0 }, 4..9, 6..9),
+            (SourceBox { x0: 1.0, y0: 1.0, x1: 31.0, y1: 40.0 }, 10..12, 30..40),
+        ];
+        for (area, xs, ys) in boxes {
+            for values in [&data, &other] {
+                let logits = Logits { data: values, classes, size: r };
+                let rows: Vec<Tap> =
+                    bilinear::taps_in_box(r, area.y0 as f32, (area.y1 - area.y0) as f32, ys.clone())
+                        .collect();
+                let cols: Vec<Tap> =
+                    bilinear::taps_in_box(r, area.x0 as f32, (area.x1 - area.x0) as f32, xs.clone())
+                        .collect();
+                let mut visited = Vec::new();
+                post.scores_in_box(
+                    Logits { data: values, classes, size: r },
+                    area,
+                    xs.clone(),
+                    ys.clone(),
+                    |x, y, s| {
+                        let mut expected = vec![0f32; classes];
+                        scores_at(&mut expected, &logits, rows[y - ys.start], cols[x - xs.start]);
+                        let same_bits = s.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same_bits, "({x}, {y}) in {area:?}: {s:?} vs {expected:?}");
+                        visited.push((x, y));
+                    },
+                );
+                let all: Vec<(usize, usize)> =
+                    ys.clone().flat_map(|y| xs.clone().map(move |x| (x, y))).collect();
+                assert_eq!(visited, all, "each pixel once, row by row");
             }
         }
     }

@@ -209,14 +209,19 @@ fn evaluate(node: &NodeProto, inputs: &[&Stored]) -> Result<Option<(Vec<usize>, 
 
 /// Replaces every evaluable constant node of `graph` by its float32 initializer and drops the
 /// initializers nothing reads any more. Returns how many nodes were evaluated.
+///
+/// Results stay decoded while the nodes after them are evaluated, and only those that a remaining
+/// node still reads are written back as initializers: the positional encoding's intermediate
+/// products (24 MB at R = 512) are never encoded into protobuf bytes and decoded again.
 pub fn evaluate_constant_nodes(graph: &mut GraphProto) -> Result<usize> {
     let graph_inputs: HashSet<String> = graph.input.iter().map(|i| i.name.clone()).collect();
     let graph_outputs: HashSet<String> = graph.output.iter().map(|o| o.name.clone()).collect();
-    let mut index: HashMap<String, usize> =
+    let index: HashMap<String, usize> =
         graph.initializer.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
-    let mut decoded: HashMap<usize, Option<Stored>> = HashMap::new();
+    // Decoded initializers (`None`: of a type this module does not compute with) and results.
+    let mut known: HashMap<String, Option<Stored>> = HashMap::new();
+    let mut results: Vec<String> = Vec::new();
     let mut kept = Vec::with_capacity(graph.node.len());
-    let mut evaluated = 0;
     for node in std::mem::take(&mut graph.node) {
         let standard = node.domain.is_empty() || node.domain == "ai.onnx";
         let [output] = node.output.as_slice() else {
@@ -224,20 +229,24 @@ pub fn evaluate_constant_nodes(graph: &mut GraphProto) -> Result<usize> {
             continue;
         };
         // An initializer that is also a graph input can be overridden by the caller.
-        let sources: Option<Vec<usize>> = node
-            .input
-            .iter()
-            .map(|name| index.get(name).copied().filter(|_| !graph_inputs.contains(name)))
-            .collect();
-        let Some(sources) = sources.filter(|s| standard && !s.is_empty() && !graph_outputs.contains(output))
-        else {
+        let constant = |name: &String| {
+            !graph_inputs.contains(name) && (known.contains_key(name) || index.contains_key(name))
+        };
+        let evaluable = standard
+            && !node.input.is_empty()
+            && !graph_outputs.contains(output)
+            && !known.contains_key(output)
+            && node.input.iter().all(constant);
+        if !evaluable {
             kept.push(node);
             continue;
-        };
-        for &s in &sources {
-            decoded.entry(s).or_insert_with(|| read(&graph.initializer[s]));
         }
-        let inputs: Option<Vec<&Stored>> = sources.iter().map(|s| decoded[s].as_ref()).collect();
+        for name in &node.input {
+            if !known.contains_key(name) {
+                known.insert(name.clone(), read(&graph.initializer[index[name]]));
+            }
+        }
+        let inputs: Option<Vec<&Stored>> = node.input.iter().map(|name| known[name].as_ref()).collect();
         let result = match inputs {
             Some(inputs) => evaluate(&node, &inputs)?,
             None => None,
@@ -246,12 +255,21 @@ pub fn evaluate_constant_nodes(graph: &mut GraphProto) -> Result<usize> {
             kept.push(node);
             continue;
         };
-        index.insert(output.clone(), graph.initializer.len());
-        graph.initializer.push(float_tensor(output, &dims, &data));
-        evaluated += 1;
+        known.insert(output.clone(), Some(Stored { dims, values: Values::F32(data) }));
+        results.push(output.clone());
     }
     graph.node = kept;
+    let evaluated = results.len();
     if evaluated > 0 {
+        let mut read = HashSet::new();
+        names_read(graph, &mut read);
+        let still_read: Vec<String> =
+            results.into_iter().filter(|name| read.contains(name.as_str())).collect();
+        for name in still_read {
+            if let Some(Some(Stored { dims, values: Values::F32(data) })) = known.remove(&name) {
+                graph.initializer.push(float_tensor(&name, &dims, &data));
+            }
+        }
         drop_unread_initializers(graph);
     }
     Ok(evaluated)

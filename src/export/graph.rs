@@ -45,7 +45,10 @@ pub(crate) fn float_tensor(name: &str, shape: &[usize], data: &[f32]) -> TensorP
         name: name.to_string(),
         dims: shape.iter().map(|&d| d as i64).collect(),
         data_type: DataType::Float as i32,
-        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        raw_data: data.iter().fold(Vec::with_capacity(data.len() * 4), |mut raw, v| {
+            raw.extend_from_slice(&v.to_le_bytes());
+            raw
+        }),
         ..Default::default()
     }
 }
@@ -153,7 +156,10 @@ impl GraphBuilder {
             name: name.clone(),
             dims: vec![data.len() as i64],
             data_type: DataType::Int64 as i32,
-            raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            raw_data: data.iter().fold(Vec::with_capacity(data.len() * 4), |mut raw, v| {
+                raw.extend_from_slice(&v.to_le_bytes());
+                raw
+            }),
             ..Default::default()
         });
         name

@@ -20,7 +20,7 @@ use segface::outputs::{ClassSet, ClassSetMask, Outputs, PlaneMut, SoftMasks};
 use segface::weights::Weights;
 use segface::{
     arch, classes, fetch, postprocess, sha256_hex, ImageView, LabelMap, LoadOptions, Model, Precision,
-    VideoOptions, VideoSession,
+    Session, VideoOptions, VideoSession,
 };
 
 #[derive(Parser)]
@@ -671,6 +671,7 @@ fn bench(
         parse_peak_live as f64 / 1e6,
         live_before as f64 / 1e6
     );
+    bench_frame_path(&mut session, &view, iters, median)?;
     if extras.detect {
         bench_detection(&model, &view, iters, median)?;
     }
@@ -765,6 +766,23 @@ fn median_ms(iters: usize, mut run: impl FnMut() -> CliResult) -> Result<f64, St
     }
     times.sort_by(|a, b| a.total_cmp(b));
     Ok(percentile(&times, 0.5))
+}
+
+/// The camera apps' path on the same pixels: `parse_frame` with the whole frame as the face, its
+/// labels mapped back through the general box mapping (`scores_in_box`) rather than the image
+/// path's whole-image resampling.
+fn bench_frame_path(session: &mut Session, view: &ImageView, iters: usize, parse_ms: f64) -> CliResult {
+    let frame = Frame::Packed(*view);
+    let w = view.width() as usize;
+    let mut labels = vec![0u8; w * view.height() as usize];
+    let ms = median_ms(iters, || {
+        session.parse_frame_into(&frame, &Default::default(), &mut labels, w).map_err(err)
+    })?;
+    println!(
+        "frame path median:  {ms:.1} ms ({:.2}x the image path; parse_frame, whole frame)",
+        ms / parse_ms
+    );
+    Ok(())
 }
 
 /// The detector at two input sizes and a video session, each against the parse median.
