@@ -11,6 +11,7 @@
 //! than the model input, so a big face is averaged rather than aliased); samples that fall outside
 //! the frame repeat its edge pixels. Labels go back through the inverse transform.
 
+use crate::bilinear::lerp;
 use crate::error::{Error, Result};
 use crate::frame::FaceBox;
 use crate::resize::RowSource;
@@ -184,9 +185,9 @@ impl Warper {
                         let at = |x: usize, y: usize| ((y - y0) * rw + (x - x0)) * 3;
                         let (p00, p10, p01, p11) = (at(lx, ly), at(hx, ly), at(lx, hy), at(hx, hy));
                         for (c, acc) in acc.iter_mut().enumerate() {
-                            let top = region[p00 + c] as f32 * (1.0 - fx) + region[p10 + c] as f32 * fx;
-                            let bottom = region[p01 + c] as f32 * (1.0 - fx) + region[p11 + c] as f32 * fx;
-                            *acc += top * (1.0 - fy) + bottom * fy;
+                            let top = lerp(region[p00 + c] as f32, region[p10 + c] as f32, fx);
+                            let bottom = lerp(region[p01 + c] as f32, region[p11 + c] as f32, fx);
+                            *acc += lerp(top, bottom, fy);
                         }
                     }
                 }

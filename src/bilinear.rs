@@ -9,6 +9,14 @@ pub struct Tap {
     pub frac: f32,
 }
 
+/// `a` and `b` blended with weight `frac` on `b`. Every bilinear sample in the crate goes
+/// through this one expression, so the row-streamed paths give the same bits as the per-pixel
+/// definition.
+#[inline]
+pub fn lerp(a: f32, b: f32, frac: f32) -> f32 {
+    a * (1.0 - frac) + b * frac
+}
+
 /// src = (dst + 0.5) * input / output - 0.5, clamped at 0; the upper neighbour clamped to
 /// input - 1. Computed in f32 as PyTorch does.
 pub fn taps(input: usize, output: usize) -> impl Iterator<Item = Tap> {

@@ -10,7 +10,7 @@
 use std::ops::Range;
 
 use crate::align::AlignedSquare;
-use crate::bilinear::{self, Tap};
+use crate::bilinear::{self, lerp, Tap};
 use crate::classes::palette_color;
 use crate::resize::SourceBox;
 
@@ -68,8 +68,8 @@ impl ResampledRow {
         self.values.resize(classes * width, 0.0);
         for c in 0..classes {
             let row = &logits.data[(c * r + y) * r..][..r];
-            // The same arithmetic as `scores_at`'s `top` and `bottom`.
-            let resampled = cols.iter().map(|&Tap { lo, hi, frac }| row[lo] * (1.0 - frac) + row[hi] * frac);
+            // `scores_at`'s `top` and `bottom`.
+            let resampled = cols.iter().map(|&Tap { lo, hi, frac }| lerp(row[lo], row[hi], frac));
             match layout {
                 Layout::ClassMajor => {
                     for (o, v) in self.values[c * width..][..width].iter_mut().zip(resampled) {
@@ -167,7 +167,7 @@ impl Postprocessor {
                 let (top, bottom) =
                     (&upper.values[c * width..][..width], &lower.values[c * width..][..width]);
                 for (s, (&t, &b)) in scores.iter_mut().zip(top.iter().zip(bottom)) {
-                    *s = t * (1.0 - frac) + b * frac;
+                    *s = lerp(t, b, frac);
                 }
                 row.offer(c, scores);
             }
@@ -208,7 +208,7 @@ impl Postprocessor {
             let pixels = upper.values.chunks_exact(classes).zip(lower.values.chunks_exact(classes));
             for ((top, bottom), x) in pixels.zip(xs.clone()) {
                 for (s, (&t, &b)) in scores.iter_mut().zip(top.iter().zip(bottom)) {
-                    *s = t * (1.0 - frac) + b * frac;
+                    *s = lerp(t, b, frac);
                 }
                 put(x, y, scores);
             }
@@ -253,9 +253,9 @@ fn scores_at(scores: &mut [f32], logits: &Logits, row: Tap, col: Tap) {
     let (Tap { lo: y0, hi: y1, frac: fy }, Tap { lo: x0, hi: x1, frac: fx }) = (row, col);
     for (c, score) in scores.iter_mut().enumerate() {
         let l = &logits.data[c * plane..(c + 1) * plane];
-        let top = l[y0 * r + x0] * (1.0 - fx) + l[y0 * r + x1] * fx;
-        let bottom = l[y1 * r + x0] * (1.0 - fx) + l[y1 * r + x1] * fx;
-        *score = top * (1.0 - fy) + bottom * fy;
+        let top = lerp(l[y0 * r + x0], l[y0 * r + x1], fx);
+        let bottom = lerp(l[y1 * r + x0], l[y1 * r + x1], fx);
+        *score = lerp(top, bottom, fy);
     }
 }
 

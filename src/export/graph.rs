@@ -38,6 +38,15 @@ pub fn value_info(name: &str, shape: &[usize]) -> ValueInfoProto {
     }
 }
 
+/// `values` as ONNX `raw_data`: each value's little-endian bytes, in one buffer sized up front.
+fn le_bytes<T: Copy, const N: usize>(values: &[T], to_le: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(values.len() * N);
+    for &v in values {
+        raw.extend_from_slice(&to_le(v));
+    }
+    raw
+}
+
 /// A float32 tensor stored as raw little-endian bytes (also what the runtime's load-time
 /// evaluation writes back, `stored_constants`).
 pub(crate) fn float_tensor(name: &str, shape: &[usize], data: &[f32]) -> TensorProto {
@@ -45,10 +54,7 @@ pub(crate) fn float_tensor(name: &str, shape: &[usize], data: &[f32]) -> TensorP
         name: name.to_string(),
         dims: shape.iter().map(|&d| d as i64).collect(),
         data_type: DataType::Float as i32,
-        raw_data: data.iter().fold(Vec::with_capacity(data.len() * 4), |mut raw, v| {
-            raw.extend_from_slice(&v.to_le_bytes());
-            raw
-        }),
+        raw_data: le_bytes(data, f32::to_le_bytes),
         ..Default::default()
     }
 }
@@ -120,7 +126,7 @@ impl GraphBuilder {
                     name: name.clone(),
                     dims: shape.iter().map(|&d| d as i64).collect(),
                     data_type: DataType::Float16 as i32,
-                    raw_data: data.iter().flat_map(|v| f16::from_f32(*v).to_le_bytes()).collect(),
+                    raw_data: le_bytes(data, |v: f32| f16::from_f32(v).to_le_bytes()),
                     ..Default::default()
                 });
                 self.op("Cast", &[&name], vec![attr_int("to", DataType::Float as i64)])
@@ -156,10 +162,7 @@ impl GraphBuilder {
             name: name.clone(),
             dims: vec![data.len() as i64],
             data_type: DataType::Int64 as i32,
-            raw_data: data.iter().fold(Vec::with_capacity(data.len() * 4), |mut raw, v| {
-                raw.extend_from_slice(&v.to_le_bytes());
-                raw
-            }),
+            raw_data: le_bytes(data, i64::to_le_bytes),
             ..Default::default()
         });
         name
