@@ -8,32 +8,50 @@
 # int8 kernel was silently left out (clang 16 rejects `.arch armv8.2-a+dotprod` in the kernel
 # probe, so the assembler is told the architecture with -Wa,-march).
 #
-# usage: scripts/build-mobile-staticlibs.sh [triple ...]   (default: both)
+# usage: scripts/build-mobile-staticlibs.sh [--check] [triple ...]   (default: both)
+#   --check: type-check the library for the targets instead of building it (`cargo check` still
+#   runs tract's build script, so the arm64 kernels are assembled and the SDOT check holds); CI
+#   builds the Android library and checks the iOS one, as both share the arm64 code generation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+mode=build
+if [ "${1:-}" = --check ]; then
+    mode=check
+    shift
+fi
 
 CLANG=${CLANG:-clang-16}
 # llvm's archiver and strip understand both ELF (Android) and Mach-O (iOS) objects.
 AR=${AR:-$(command -v llvm-ar-16 || command -v llvm-ar)}
 STRIP_TOOL=${STRIP_TOOL:-$(command -v llvm-strip-16 || command -v llvm-strip)}
 ASM_ARCH="-Wa,-march=armv8.2-a+dotprod"
-PROFILE_DIR=release
 
 build() { # triple, clang target, features
-    local triple=$1 clang_target=$2 features=$3 var=${1//-/_}
-    echo "--- $triple"
+    local triple=$1 clang_target=$2 features=$3 var=${1//-/_} profile_dir
+    echo "--- $triple ($mode)"
+    local cargo_step=(rustc --lib --release --crate-type staticlib)
+    profile_dir=release
+    if [ "$mode" = check ]; then
+        cargo_step=(check --lib)
+        profile_dir=debug
+    fi
     env "CC_$var=$CLANG" "CFLAGS_$var=--target=$clang_target $ASM_ARCH" "AR_$var=$AR" \
         SDKROOT="$sdk_stub" \
-        cargo rustc --quiet --lib --release --crate-type staticlib --target "$triple" \
+        cargo "${cargo_step[@]}" --quiet --target "$triple" \
         --no-default-features ${features:+--features "$features"}
-    local lib=target/$triple/$PROFILE_DIR/libsegface.a
     local linalg_out
-    linalg_out=$(ls -td target/"$triple"/$PROFILE_DIR/build/tract-linalg-*/out | head -1)
+    linalg_out=$(ls -td target/"$triple"/$profile_dir/build/tract-linalg-*/out | head -1)
     if [ ! -f "$linalg_out/libarm64simd_dot.a" ]; then
         echo "error: tract's SDOT kernel was not assembled for $triple" >&2
         exit 1
     fi
-    local stripped=target/$triple/$PROFILE_DIR/libsegface.stripped.a
+    if [ "$mode" = check ]; then
+        echo "$triple: the library type-checks and tract's arm64 kernels (SDOT included) assemble"
+        return
+    fi
+    local lib=target/$triple/$profile_dir/libsegface.a
+    local stripped=target/$triple/$profile_dir/libsegface.stripped.a
     cp "$lib" "$stripped"
     "$STRIP_TOOL" --strip-debug "$stripped"
     printf '%s: libsegface.a %s bytes, %s bytes without debug sections\n' "$triple" \
