@@ -162,7 +162,13 @@ impl FaceDetector {
         });
         let outputs = self
             .plan
-            .run(tvec![Tensor::from(input).into()])
+            .spawn()
+            .and_then(|mut state| {
+                state.run_plan_with_eval(
+                    tvec![Tensor::from(input).into()],
+                    crate::vector_state::eval_then_clear,
+                )
+            })
             .map_err(|e| Error::engine(ErrorKind::Inference, "face detection failed", e))?;
         let view = |i: usize| -> Result<&[f32]> {
             outputs[i]

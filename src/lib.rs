@@ -42,6 +42,7 @@ mod session;
 mod stored_constants;
 #[cfg(feature = "training")]
 pub mod training;
+mod vector_state;
 pub mod video;
 pub mod weights;
 

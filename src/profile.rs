@@ -108,7 +108,7 @@ impl Session {
             multithread_tract_scope(executor.clone(), || {
                 state.run_plan_with_eval(tvec![input.clone()], |ctx, op_state, node, inputs| {
                     let started = Instant::now();
-                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                    let out = crate::vector_state::eval_then_clear(ctx, op_state, node, inputs);
                     if run > 0 {
                         let entry = per_node
                             .entry(node.id)

@@ -329,8 +329,10 @@ impl Session {
         self.input = Some(input.clone());
         let input = engine_input(input, self.model.info().precision).map_err(engine_error("input tensor"))?;
         let state = &mut self.state;
-        let mut outputs = multithread_tract_scope(self.executor.clone(), || state.run(tvec![input]))
-            .map_err(|e| Error::engine(ErrorKind::Inference, "inference failed", e))?;
+        let mut outputs = multithread_tract_scope(self.executor.clone(), || {
+            state.run_plan_with_eval(tvec![input], crate::vector_state::eval_then_clear)
+        })
+        .map_err(|e| Error::engine(ErrorKind::Inference, "inference failed", e))?;
         Ok(outputs.remove(0))
     }
 }

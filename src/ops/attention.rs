@@ -14,13 +14,13 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
 use std::ops::Range;
 
-use tract_linalg::multithread::{current_tract_executor, par_chunks_mut, Executor};
+use tract_linalg::multithread::{current_tract_executor, Executor};
 use tract_linalg::routines::Func;
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::{contiguous, f32_output, f32_shapes, f32_views, shape_refs};
+use super::{contiguous, f32_output, f32_shapes, f32_views, par_chunks, shape_refs};
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "Attention";
@@ -82,7 +82,7 @@ impl Attention {
         let interleaved = Layout { row_stride: d.width, head_stride: head_dim };
         if d.queries >= PARALLEL_MIN_QUERIES {
             let elements = out.len();
-            return par_chunks_mut(out, d.width, elements, |first, chunk| {
+            return par_chunks(out, d.width, elements, |first, chunk| {
                 let rows = chunk.len() / d.width;
                 let q_rows = &q[first * d.width..(first + rows) * d.width];
                 self.run_rows(Dims { queries: rows, ..d }, q_rows, k, v, 0..self.heads, chunk, interleaved)
@@ -96,7 +96,7 @@ impl Attention {
         let per_head = d.queries * head_dim;
         let mut by_head = vec![0f32; self.heads * per_head];
         let work = d.queries * d.keys * d.width;
-        par_chunks_mut(&mut by_head, per_head, work, |first_head, chunk| {
+        par_chunks(&mut by_head, per_head, work, |first_head, chunk| {
             let heads = first_head..first_head + chunk.len() / per_head;
             self.run_rows(d, q, k, v, heads, chunk, Layout { row_stride: head_dim, head_stride: per_head })
         })?;

@@ -48,6 +48,20 @@ pub(crate) fn contiguous<'a>(op: &str, view: &ArrayViewD<'a, f32>) -> TractResul
     view.to_slice().with_context(|| format!("{op}: an input is not contiguous"))
 }
 
+/// tract's `par_chunks_mut`, each chunk's thread first clearing the upper vector state
+/// (`crate::vector_state`): a worker thread may come straight from one of tract's AVX kernels.
+pub(crate) fn par_chunks<T: Send>(
+    out: &mut [T],
+    row_len: usize,
+    total_elements: usize,
+    f: impl Fn(usize, &mut [T]) -> TractResult<()> + Sync + Send,
+) -> TractResult<()> {
+    tract_linalg::multithread::par_chunks_mut(out, row_len, total_elements, |first, chunk| {
+        crate::vector_state::clear_upper_vector_state();
+        f(first, chunk)
+    })
+}
+
 /// A zeroed float32 output of `shape`, filled by `fill`.
 pub(crate) fn f32_output(
     shape: &[usize],

@@ -11,12 +11,11 @@
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
-use tract_linalg::multithread::par_chunks_mut;
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::{contiguous, f32_output, f32_shapes, f32_views, shape_refs};
+use super::{contiguous, f32_output, f32_shapes, f32_views, par_chunks, shape_refs};
 use crate::bilinear::{taps, Tap};
 use crate::export::constants::bilinear_matrix;
 
@@ -104,7 +103,7 @@ impl EvalOp for UpsampleSum {
             out.copy_from_slice(maps[0]);
             let elements = out.len();
             // Channels are independent: a multi-threaded session shares them among its threads.
-            par_chunks_mut(out, h * w, elements, |first_channel, planes| {
+            par_chunks(out, h * w, elements, |first_channel, planes| {
                 let mut wide: Vec<Vec<f32>> =
                     dims[1..].iter().map(|&(_, hi, _)| vec![0f32; hi * w]).collect();
                 for (i, plane) in planes.chunks_exact_mut(h * w).enumerate() {

@@ -24,9 +24,9 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::{contiguous, f32_output, f32_shapes, f32_views, shape_refs};
+use super::{contiguous, f32_output, f32_shapes, f32_views, par_chunks, shape_refs};
 
-use tract_linalg::multithread::{current_tract_executor, par_chunks_mut, Executor};
+use tract_linalg::multithread::{current_tract_executor, Executor};
 use tract_linalg::routines::Func;
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
@@ -142,7 +142,7 @@ impl UpscaleHead {
             let rows = GROUP_ROWS.min(g - first_row);
             let buffer = &mut group[..rows * band];
             let elements = buffer.len();
-            par_chunks_mut(buffer, band, elements, |i, chunk| {
+            par_chunks(buffer, band, elements, |i, chunk| {
                 let mut scratch = Scratch::new(d)?;
                 for (j, dst) in chunk.chunks_exact_mut(band).enumerate() {
                     self.token_row(d, first_row + i + j, tokens, w, &mut scratch, dst, 4 * r, 0)?;
