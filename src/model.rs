@@ -282,10 +282,15 @@ impl Model {
             .into_typed()
             .map_err(|e| invalid("cannot type the graph for this input shape", e))?;
         check_computed_tensors(&typed)?;
+        // tract's passes evaluate constant parts of the graph with its kernels, and the first
+        // parse's preprocessing follows the load: each starts with the upper vector state
+        // cleared (see `vector_state`).
+        crate::vector_state::clear_upper_vector_state();
         let mut typed = typed.into_decluttered().map_err(|e| invalid("cannot simplify the graph", e))?;
         if precision == Precision::F16 {
             typed = into_f16(typed).map_err(|e| invalid("cannot convert the graph to f16", e))?;
         }
+        crate::vector_state::clear_upper_vector_state();
         typed.optimize().map_err(|e| invalid("cannot optimise the graph for this input shape", e))?;
         if typed.output_outlets().map_err(|e| invalid("no outputs", e))?.len() != 1 {
             return Err(Error::invalid_model("a SegFace model has exactly one output (the logits)"));
@@ -305,6 +310,7 @@ impl Model {
             return Err(Error::invalid_model("the output logits are not float32"));
         }
         let info = ModelInfo { precision, ..metadata::describe(&props, r, num_classes, classes, sha256)? };
+        crate::vector_state::clear_upper_vector_state();
         let plan = typed.into_runnable().map_err(|e| invalid("cannot plan the graph", e))?;
         return_freed_memory();
         Ok(Model { inner: Arc::new(ModelInner { plan, info }) })
