@@ -1,13 +1,14 @@
 //! tract's operators evaluated one by one, each followed on x86-64 by `vzeroupper`.
 //!
 //! tract's AVX and AVX-512 kernels return with the upper halves of the vector registers in use
-//! (they do not end with `vzeroupper`). Until those halves are cleared, legacy-SSE code — all
-//! Rust code built for the baseline x86-64 target: tract's generic operators, segface's own
-//! operators and its post-processing — runs with a false dependency on them. On the 2-vCPU AMD
-//! Zen 4 here, a depthwise convolution loop ran 2-2.5x slower inside a parse than on its own with
-//! the same inputs, and with the state cleared after every operator tract's own depthwise
-//! convolutions take about a third less time (README, "Speed"). A `vzeroupper` costs a few
-//! cycles. Other architectures have no such state; there the evaluation is tract's own.
+//! (they do not end with `vzeroupper`). Until those halves are cleared, legacy-SSE code runs
+//! slower (x86's penalty for SSE code after a dirty upper state): all Rust code built for the
+//! baseline x86-64 target, that is tract's generic operators, segface's own operators and its
+//! post-processing. On the 2-vCPU AMD Zen 4 here, a depthwise convolution loop ran 2-2.5x slower
+//! inside a parse than on its own with the same inputs, and with the state cleared after every
+//! operator tract's own depthwise convolutions take about a third less time (README, "Speed").
+//! A `vzeroupper` costs a few cycles. Other architectures have no such state; there the
+//! evaluation is tract's own.
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::OpState;
