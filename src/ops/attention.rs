@@ -147,6 +147,8 @@ impl Attention {
                     }
                 }
                 exp.run(s)?;
+                // tract's exp kernel leaves the upper vector state dirty for the loops after it.
+                crate::vector_state::clear_upper_vector_state();
                 for row in s.chunks_exact_mut(d.keys) {
                     let inv = 1.0 / row.iter().sum::<f32>();
                     for x in row.iter_mut() {

@@ -117,7 +117,12 @@ impl Scratch {
             first: vec![0f32; g * 4 * d.mid],
             second: vec![0f32; 4 * g * 4 * d.last],
             rows: vec![0f32; 4 * r * d.last],
-            erf: Box::new(move |values: &mut [f32]| kernel.run(values)),
+            // tract's erf kernel leaves the upper vector state dirty for the code after it.
+            erf: Box::new(move |values: &mut [f32]| {
+                let done = kernel.run(values);
+                crate::vector_state::clear_upper_vector_state();
+                done
+            }),
             erf_input: vec![0f32; 1024],
         })
     }
