@@ -48,8 +48,10 @@ fn the_portable_graph_is_standard_onnx_and_the_runtime_graph_uses_segface_operat
     let mut custom = custom_nodes(&fused);
     custom.sort();
     // Six attentions (block 1's self-attention, two of each cross-attention, the final one; block
-    // 0's self-attention is a constant), the tail and the fusion's upsampled sum.
+    // 0's self-attention is a constant), eight norms (block 0's first is part of that constant),
+    // the tail and the fusion's upsampled sum.
     let mut expected = vec!["Attention"; 6];
+    expected.extend(["LayerNorm"; 8]);
     expected.extend(["UpsampleSum", "UpscaleHead"]);
     assert_eq!(custom, expected);
     assert!(fused.opset_import.iter().any(|o| o.domain == segface::ops::DOMAIN && o.version == 1));
@@ -61,6 +63,19 @@ fn the_portable_graph_is_standard_onnx_and_the_runtime_graph_uses_segface_operat
     assert_eq!(ops(&fused, "Erf"), 0);
     assert_eq!(ops(&portable, "Softmax"), 6);
     assert_eq!(ops(&fused, "Softmax"), 0);
+    assert_eq!(ops(&portable, "LayerNormalization"), 8);
+    assert_eq!(ops(&fused, "LayerNormalization"), 0);
+    // The runtime graph keeps the image tokens channels last: no transposition after the fusion.
+    let after_fusion = |p: &ModelProto| {
+        let nodes = &p.graph.as_ref().unwrap().node;
+        let start = nodes.iter().position(|n| n.op_type == "UpsampleSum").unwrap();
+        nodes[start..].iter().filter(|n| n.op_type == "Transpose").count()
+    };
+    assert_eq!(after_fusion(&fused), 0);
+    for op in ["UpsampleSum", "UpscaleHead"] {
+        let flag = node(&mut fused.clone(), op).attribute.iter().find(|a| a.name == "channels_last").cloned();
+        assert_eq!(flag.map(|a| a.i), Some(1), "{op}");
+    }
 }
 
 #[test]
@@ -139,6 +154,41 @@ fn hostile_attention_nodes_are_load_errors() {
     // A missing V.
     let mut p = proto(false);
     node(&mut p, "Attention").input.truncate(2);
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+}
+
+#[test]
+fn hostile_layer_norms_are_load_errors() {
+    for epsilon in [0.0, -1e-5, f32::NAN] {
+        let mut p = proto(false);
+        node(&mut p, "LayerNorm").attribute.iter_mut().find(|a| a.name == "epsilon").unwrap().f = epsilon;
+        let e = load_error(&p);
+        assert_eq!(e.kind(), ErrorKind::InvalidModel, "epsilon {epsilon}");
+        assert!(e.to_string().contains("epsilon"), "{e}");
+    }
+    // A scale of the wrong length: the tail's first kernel, a matrix.
+    let mut p = proto(false);
+    let matrix = node(&mut p, "UpscaleHead").input[1].clone();
+    node(&mut p, "LayerNorm").input[1] = matrix;
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+    // No bias.
+    let mut p = proto(false);
+    node(&mut p, "LayerNorm").input.truncate(2);
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+}
+
+#[test]
+fn layout_flags_other_than_0_and_1_are_load_errors() {
+    for op in ["UpsampleSum", "UpscaleHead"] {
+        let mut p = proto(false);
+        node(&mut p, op).attribute.iter_mut().find(|a| a.name == "channels_last").unwrap().i = 2;
+        let e = load_error(&p);
+        assert_eq!(e.kind(), ErrorKind::InvalidModel, "{op}");
+        assert!(e.to_string().contains("channels_last"), "{op}: {e}");
+    }
+    // Channels first on channels-last maps: the sizes no longer fit.
+    let mut p = proto(false);
+    node(&mut p, "UpsampleSum").attribute.clear();
     assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
 }
 

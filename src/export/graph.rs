@@ -208,9 +208,14 @@ impl GraphBuilder {
         self.segface_op_into(
             crate::ops::upscale_head::OP_TYPE,
             inputs,
-            vec![attr_float("epsilon", epsilon)],
+            vec![attr_float("epsilon", epsilon), attr_int("channels_last", 1)],
             output,
         );
+    }
+
+    /// segface's LayerNorm over the last axis (`crate::ops::layer_norm`).
+    pub fn segface_layer_norm(&mut self, x: &str, scale: &str, bias: &str, eps: f32) -> String {
+        self.segface_op(crate::ops::layer_norm::OP_TYPE, &[x, scale, bias], vec![attr_float("epsilon", eps)])
     }
 
     /// segface's multi-head attention core (`crate::ops::attention`) on projected Q, K, V.
@@ -218,9 +223,10 @@ impl GraphBuilder {
         self.segface_op(crate::ops::attention::OP_TYPE, &[q, k, v], vec![attr_int("heads", heads as i64)])
     }
 
-    /// segface's sum of bilinearly upsampled maps (`crate::ops::upsample_sum`), at `maps[0]`'s size.
-    pub fn upsample_sum(&mut self, maps: &[&str]) -> String {
-        self.segface_op(crate::ops::upsample_sum::OP_TYPE, maps, vec![])
+    /// segface's sum of bilinearly upsampled maps (`crate::ops::upsample_sum`), at `maps[0]`'s
+    /// size, on channels-last (1, H, W, C) maps.
+    pub fn upsample_sum_channels_last(&mut self, maps: &[&str]) -> String {
+        self.segface_op(crate::ops::upsample_sum::OP_TYPE, maps, vec![attr_int("channels_last", 1)])
     }
 
     /// Whether any node is from outside the standard domain.

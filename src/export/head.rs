@@ -10,6 +10,10 @@
 //!   segface's `UpsampleSum` in the runtime graph.
 //! - Constants: the positional encoding and block 0's self-attention + norm1 (which only see the
 //!   class tokens) are computed at export.
+//!
+//! The runtime graph also keeps the image tokens channels last from the fusion on (the fusion's
+//! products take NHWC taps, `UpsampleSum` and `UpscaleHead` read and write that layout), so that
+//! nothing between the fusion and the tail transposes them.
 
 use crate::arch::{self, DEPTH, EMBED_DIM, LN2D_EPS, LN_EPS, NUM_HEADS};
 use crate::error::Result;
@@ -55,6 +59,9 @@ impl Head<'_> {
     fn layer_norm(&mut self, prefix: &str, x: &str) -> Result<String> {
         let scale = self.constant_of(&format!("{prefix}.weight"))?;
         let bias = self.constant_of(&format!("{prefix}.bias"))?;
+        if self.fused {
+            return Ok(self.g.segface_layer_norm(x, &scale, &bias, LN_EPS));
+        }
         Ok(self.g.layer_norm(x, &scale, &bias, LN_EPS))
     }
 
@@ -246,17 +253,38 @@ pub fn segface_head(
     let tokens = h0 * h0;
     let mut head = Head { g, w, fused: tail == Tail::Fused };
 
-    // Fusion at each tap's resolution, then upsampling of 256 channels to the stride-4 grid.
-    let mut projected = Vec::with_capacity(taps.len());
-    for (i, tap) in taps.iter().enumerate() {
-        let (weight, bias, in_ch) = fused_projection(w, i)?;
-        let wc = head.g.weight(&format!("fuse{i}.w"), &[EMBED_DIM, in_ch, 1, 1], &weight, 0);
-        let bc = head.g.constant(&format!("fuse{i}.b"), &[EMBED_DIM], &bias);
-        projected.push(head.g.conv(tap, &wc, &bc, 1, 1, 1));
-    }
-    let fused = if head.fused {
-        head.g.upsample_sum(&projected.iter().map(String::as_str).collect::<Vec<_>>())
+    // Image tokens K (N, 256), row-major over the grid: fusion at each tap's resolution, then
+    // upsampling of 256 channels to the stride-4 grid.
+    let mut keys = if head.fused {
+        // Channels last from the fusion on, so that the transformer's tokens are rows that
+        // tract's matrix products, norms and adds read and write contiguously (channel-major
+        // tokens cost about 10 % of a parse in strided products and norms).
+        let mut projected = Vec::with_capacity(taps.len());
+        for (i, tap) in taps.iter().enumerate() {
+            let (weight, bias, in_ch) = fused_projection(w, i)?;
+            let mut wt = vec![0f32; weight.len()];
+            for o in 0..EMBED_DIM {
+                for c in 0..in_ch {
+                    wt[c * EMBED_DIM + o] = weight[o * in_ch + c];
+                }
+            }
+            let wt = head.g.weight(&format!("fuse{i}.wT"), &[in_ch, EMBED_DIM], &wt, 1);
+            let bc = head.g.constant(&format!("fuse{i}.b"), &[EMBED_DIM], &bias);
+            let nhwc = head.g.transpose(tap, &[0, 2, 3, 1]);
+            let y = head.g.matmul(&nhwc, &wt);
+            projected.push(head.g.add(&y, &bc));
+        }
+        let fused =
+            head.g.upsample_sum_channels_last(&projected.iter().map(String::as_str).collect::<Vec<_>>());
+        head.g.reshape(&fused, &[tokens, EMBED_DIM])
     } else {
+        let mut projected = Vec::with_capacity(taps.len());
+        for (i, tap) in taps.iter().enumerate() {
+            let (weight, bias, in_ch) = fused_projection(w, i)?;
+            let wc = head.g.weight(&format!("fuse{i}.w"), &[EMBED_DIM, in_ch, 1, 1], &weight, 0);
+            let bc = head.g.constant(&format!("fuse{i}.b"), &[EMBED_DIM], &bias);
+            projected.push(head.g.conv(tap, &wc, &bc, 1, 1, 1));
+        }
         let mut fused: Option<String> = None;
         for (i, y) in projected.into_iter().enumerate() {
             let size = resolution >> (2 + i);
@@ -266,12 +294,11 @@ pub fn segface_head(
                 Some(acc) => head.g.add(&acc, &y),
             });
         }
-        fused.expect("four taps")
+        let fused = fused.expect("four taps");
+        let k = head.g.reshape(&fused, &[EMBED_DIM, tokens]);
+        head.g.transpose(&k, &[1, 0])
     };
-
-    // Image tokens K (N, 256), row-major over the grid, and their positional encoding P.
-    let k = head.g.reshape(&fused, &[EMBED_DIM, tokens]);
-    let mut keys = head.g.transpose(&k, &[1, 0]);
+    // Their positional encoding P.
     let pe = positional_encoding(head.g, w, h0)?;
 
     let t0 = class_tokens(w, num_classes)?;
@@ -343,8 +370,7 @@ pub fn segface_head(
         let names =
             [format!("{u}.0.bias"), format!("{u}.1.weight"), format!("{u}.1.bias"), format!("{u}.3.bias")];
         let [b1, nw, nb, b2] = names.map(|key| head.constant_of(&key));
-        let channel_major = head.g.transpose(&keys, &[1, 0]);
-        let inputs = [&channel_major, &first, &b1?, &nw?, &nb?, &second, &b2?, &h];
+        let inputs = [&keys, &first, &b1?, &nw?, &nb?, &second, &b2?, &h];
         head.g.upscale_head_into(&inputs.map(String::as_str), LN2D_EPS, output);
         return Ok(());
     }

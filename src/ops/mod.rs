@@ -2,10 +2,12 @@
 //! slow generic code. The exporter's runtime graph uses them (domain [`DOMAIN`]); its portable
 //! graph (`--portable`) computes the same function with standard ONNX operators only.
 
+use tract_onnx::pb::NodeProto;
 use tract_onnx::prelude::tract_ndarray::ArrayViewD;
 use tract_onnx::tract_hir::internal::*;
 
 pub mod attention;
+pub mod layer_norm;
 pub mod upsample_sum;
 pub mod upscale_head;
 
@@ -16,9 +18,19 @@ pub const DOMAIN: &str = "ai.segface";
 pub fn onnx() -> tract_onnx::Onnx {
     let mut onnx = tract_onnx::onnx();
     onnx.op_register.insert(attention::OP_TYPE, attention::parse);
+    onnx.op_register.insert(layer_norm::OP_TYPE, layer_norm::parse);
     onnx.op_register.insert(upsample_sum::OP_TYPE, upsample_sum::parse);
     onnx.op_register.insert(upscale_head::OP_TYPE, upscale_head::parse);
     onnx
+}
+
+/// A 0/1 attribute, 0 when absent (files written before it existed).
+pub(crate) fn flag(node: &NodeProto, op: &str, name: &str) -> TractResult<bool> {
+    match node.get_attr_opt::<i64>(name)? {
+        None | Some(0) => Ok(false),
+        Some(1) => Ok(true),
+        Some(other) => bail!("{op}: attribute `{name}` must be 0 or 1, got {other}"),
+    }
 }
 
 /// The concrete shapes of typed inputs, every input float32 (segface's operators run on float32

@@ -9,14 +9,15 @@
 //! the products run on contiguous blocks instead of tract's transposed and re-packed operands.
 //!
 //! Inputs (all float32):
-//! 0. image tokens, channel-major: (E, G * G), the G x G grid row-major (G = R / 4); the layout
-//!    tract keeps the transformer's tokens in, so no transposition is needed before this operator
+//! 0. image tokens, the G x G grid row-major (G = R / 4): (G * G, E) with attribute
+//!    `channels_last` = 1, the layout the exporter keeps the transformer's tokens in; channel-major
+//!    (E, G * G) without it (files converted before it existed)
 //! 1. first kernel (E, 4 * M1): column `(2 dy + dx) * M1 + o` is ConvTranspose weight [., o, dy, dx]
 //! 2. first bias (M1)   3. norm weight (M1)   4. norm bias (M1)
 //! 5. second kernel (M1, 4 * M2), laid out as the first   6. second bias (M2)
 //! 7. class weights (C, M2): the hypernetwork MLP's output, one row per class
 //!
-//! Output: (1, C, R, R) logits. Attribute `epsilon`: the norm's epsilon.
+//! Output: (1, C, R, R) logits. Attributes: `epsilon`, the norm's epsilon; `channels_last`.
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
@@ -43,10 +44,11 @@ struct Dims {
 }
 
 impl Dims {
-    fn of(shapes: &[&[usize]]) -> TractResult<Dims> {
+    fn of(shapes: &[&[usize]], channels_last: bool) -> TractResult<Dims> {
         ensure!(shapes.len() == 8, "UpscaleHead takes 8 inputs, got {}", shapes.len());
-        let [embed, tokens] = *shapes[0] else {
-            bail!("UpscaleHead: tokens must be (E, G*G), got {:?}", shapes[0])
+        let (embed, tokens) = match (shapes[0], channels_last) {
+            (&[embed, tokens], false) | (&[tokens, embed], true) => (embed, tokens),
+            _ => bail!("UpscaleHead: tokens must be a matrix, got {:?}", shapes[0]),
         };
         let grid = (tokens as f64).sqrt().round() as usize;
         ensure!(grid * grid == tokens && grid > 0, "UpscaleHead: {tokens} tokens are not a square grid");
@@ -74,6 +76,8 @@ impl Dims {
 #[derive(Clone, Debug, PartialEq)]
 pub struct UpscaleHead {
     pub epsilon: f32,
+    /// Tokens (G * G, E) instead of (E, G * G).
+    pub channels_last: bool,
 }
 
 impl Eq for UpscaleHead {}
@@ -179,12 +183,17 @@ impl UpscaleHead {
         offset: usize,
     ) -> TractResult<()> {
         let (g, r) = (d.grid, d.resolution());
-        // Tokens (ty, 0..G) as a (G, E) matrix: column c of the channel-major input, G apart.
-        let n = g * g;
-        let block = ArrayView2::from_shape(
-            (g, d.embed).strides((1, n)),
-            &tokens[ty * g..(d.embed - 1) * n + (ty + 1) * g],
-        )?;
+        // Tokens (ty, 0..G) as a (G, E) matrix: G rows of the input, or G columns of a
+        // channel-major input (each channel's G * G tokens apart).
+        let block = if self.channels_last {
+            ArrayView2::from_shape((g, d.embed), &tokens[ty * g * d.embed..(ty + 1) * g * d.embed])?
+        } else {
+            let n = g * g;
+            ArrayView2::from_shape(
+                (g, d.embed).strides((1, n)),
+                &tokens[ty * g..(d.embed - 1) * n + (ty + 1) * g],
+            )?
+        };
         let mut x1 = ArrayViewMut2::from_shape((g, 4 * d.mid), &mut s.first)?;
         general_mat_mul(1.0, &block, &w.first, 0.0, &mut x1);
         for pixel in s.first.chunks_exact_mut(d.mid) {
@@ -270,7 +279,7 @@ impl EvalOp for UpscaleHead {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let views = f32_views(&inputs)?;
         let shapes: Vec<&[usize]> = views.iter().map(|v| v.shape()).collect();
-        let d = Dims::of(&shapes)?;
+        let d = Dims::of(&shapes, self.channels_last)?;
         let slice = |i: usize| contiguous("UpscaleHead", &views[i]);
         let matrix = |i: usize| -> TractResult<ArrayView2<f32>> {
             let s = shapes[i];
@@ -296,13 +305,13 @@ impl TypedOp for UpscaleHead {
     as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let d = Dims::of(&shape_refs(&f32_shapes("UpscaleHead", inputs)?))?;
+        let d = Dims::of(&shape_refs(&f32_shapes("UpscaleHead", inputs)?), self.channels_last)?;
         let r = d.resolution();
         Ok(tvec!(f32::fact([1, d.classes, r, r])))
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
-        let d = Dims::of(&shape_refs(&f32_shapes("UpscaleHead", inputs)?))?;
+        let d = Dims::of(&shape_refs(&f32_shapes("UpscaleHead", inputs)?), self.channels_last)?;
         let tokens = d.grid * d.grid;
         let macs =
             tokens * d.embed * 4 * d.mid + 4 * tokens * d.mid * 4 * d.last + 16 * tokens * d.last * d.classes;
@@ -314,13 +323,15 @@ impl TypedOp for UpscaleHead {
 pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
     let epsilon: f32 = node.get_attr("epsilon")?;
     ensure!(epsilon.is_finite() && epsilon > 0.0, "UpscaleHead: epsilon must be positive, got {epsilon}");
-    Ok((expand(UpscaleHeadInference { epsilon }), vec![]))
+    let channels_last = super::flag(node, "UpscaleHead", "channels_last")?;
+    Ok((expand(UpscaleHeadInference { epsilon, channels_last }), vec![]))
 }
 
 /// The inference-time face of the operator: shape rules, then the typed operator above.
 #[derive(Clone, Debug)]
 struct UpscaleHeadInference {
     epsilon: f32,
+    channels_last: bool,
 }
 
 impl Expansion for UpscaleHeadInference {
@@ -340,7 +351,8 @@ impl Expansion for UpscaleHeadInference {
         s.equals(&outputs[0].rank, 4)?;
         s.equals(&outputs[0].shape[0], 1.to_dim())?;
         s.equals(&outputs[0].shape[1], &inputs[7].shape[0])?;
-        s.given(&inputs[0].shape[1], move |s, tokens| {
+        let tokens_axis = if self.channels_last { 0 } else { 1 };
+        s.given(&inputs[0].shape[tokens_axis], move |s, tokens| {
             let tokens = tokens.to_usize()?;
             let grid = (tokens as f64).sqrt().round() as usize;
             ensure!(grid * grid == tokens, "UpscaleHead: {tokens} tokens are not a square grid");
@@ -350,7 +362,11 @@ impl Expansion for UpscaleHeadInference {
     }
 
     fn wire(&self, prefix: &str, model: &mut TypedModel, inputs: &[OutletId]) -> TractResult<TVec<OutletId>> {
-        model.wire_node(prefix, UpscaleHead { epsilon: self.epsilon }, inputs)
+        model.wire_node(
+            prefix,
+            UpscaleHead { epsilon: self.epsilon, channels_last: self.channels_last },
+            inputs,
+        )
     }
 }
 
@@ -371,10 +387,53 @@ mod tests {
         ]
     }
 
+    /// Tokens channels last and channel-major give the same logits.
+    #[test]
+    fn both_token_layouts_give_the_same_logits() {
+        let d = Dims { grid: 3, embed: 5, mid: 4, last: 3, classes: 2 };
+        let values = |n: usize, seed: usize| -> Vec<f32> {
+            (0..n).map(|i| ((i * 29 + seed * 13) % 17) as f32 * 0.15 - 1.2).collect()
+        };
+        let n = d.grid * d.grid;
+        let (first, second, classes) =
+            (values(d.embed * 4 * d.mid, 1), values(d.mid * 4 * d.last, 2), values(d.classes * d.last, 3));
+        let (first_bias, norm_weight, norm_bias, second_bias) =
+            (values(d.mid, 4), values(d.mid, 5), values(d.mid, 6), values(d.last, 7));
+        let w = Weights {
+            first: ArrayView2::from_shape((d.embed, 4 * d.mid), &first).unwrap(),
+            first_bias: &first_bias,
+            norm_weight: &norm_weight,
+            norm_bias: &norm_bias,
+            second: ArrayView2::from_shape((d.mid, 4 * d.last), &second).unwrap(),
+            second_bias: &second_bias,
+            classes: ArrayView2::from_shape((d.classes, d.last), &classes).unwrap(),
+        };
+        let rows = values(n * d.embed, 8);
+        let mut columns = vec![0f32; rows.len()];
+        for t in 0..n {
+            for e in 0..d.embed {
+                columns[e * n + t] = rows[t * d.embed + e];
+            }
+        }
+        let r = d.resolution();
+        let logits = |channels_last: bool, tokens: &[f32]| {
+            let mut out = vec![0f32; d.classes * r * r];
+            UpscaleHead { epsilon: 1e-6, channels_last }.run(d, tokens, &w, &mut out).unwrap();
+            out
+        };
+        let (a, b) = (logits(true, &rows), logits(false, &columns));
+        assert!(a.iter().any(|v| v.abs() > 1e-3));
+        assert_eq!(a, b);
+        // The layouts are not interchangeable: the same buffer read the other way differs.
+        assert_ne!(logits(true, &columns), b);
+    }
+
     #[test]
     fn sizes_come_from_the_inputs_and_misfits_are_errors() {
         let ok = shapes([256, 4096], [256, 256], [19, 32]);
-        let d = Dims::of(&shape_refs(&ok)).unwrap();
+        let d = Dims::of(&shape_refs(&ok), false).unwrap();
+        let transposed = shapes([4096, 256], [256, 256], [19, 32]);
+        assert_eq!(Dims::of(&shape_refs(&transposed), true).unwrap(), d);
         assert_eq!(d, Dims { grid: 64, embed: 256, mid: 64, last: 32, classes: 19 });
         assert_eq!(d.resolution(), 256);
         for bad in [
@@ -385,8 +444,9 @@ mod tests {
             shapes([256, 4096], [256, 256], [19, 16]), // class weights are not C x M2
             shapes([256, 4096], [256, 256], [0, 32]),  // no classes
         ] {
-            assert!(Dims::of(&shape_refs(&bad)).is_err(), "{bad:?}");
+            assert!(Dims::of(&shape_refs(&bad), false).is_err(), "{bad:?}");
         }
-        assert!(Dims::of(&shape_refs(&ok[..7])).is_err());
+        assert!(Dims::of(&shape_refs(&ok[..7]), false).is_err());
+        assert!(Dims::of(&shape_refs(&ok), true).is_err(), "4096 channels do not fit the kernel");
     }
 }
