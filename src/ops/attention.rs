@@ -20,7 +20,7 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::{contiguous, f32_output, f32_shapes, f32_views, par_chunks, shape_refs};
+use super::{contiguous, f32_output, f32_shapes, f32_views, lane_max, lane_sum, par_chunks, shape_refs};
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "Attention";
@@ -141,7 +141,7 @@ impl Attention {
                     &mut s_view,
                 );
                 for row in s.chunks_exact_mut(d.keys) {
-                    let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+                    let max = lane_max(row);
                     for x in row.iter_mut() {
                         *x -= max;
                     }
@@ -149,20 +149,20 @@ impl Attention {
                 exp.run(s)?;
                 // tract's exp kernel leaves the upper vector state dirty for the loops after it.
                 crate::vector_state::clear_upper_vector_state();
-                for row in s.chunks_exact_mut(d.keys) {
-                    let inv = 1.0 / row.iter().sum::<f32>();
-                    for x in row.iter_mut() {
-                        *x *= inv;
-                    }
-                }
-                let probs = ArrayView2::from_shape((rows, d.keys), &*s)?;
                 let start = first * layout.row_stride + (h - heads.start) * layout.head_stride;
                 let end = start + (rows - 1) * layout.row_stride + head_dim;
                 let mut o = ArrayViewMut2::from_shape(
                     (rows, head_dim).strides((layout.row_stride, 1)),
                     &mut out[start..end],
                 )?;
-                general_mat_mul(1.0, &probs, &columns(v, d.keys, h)?, 0.0, &mut o);
+                let weights = ArrayView2::from_shape((rows, d.keys), &*s)?;
+                general_mat_mul(1.0, &weights, &columns(v, d.keys, h)?, 0.0, &mut o);
+                // Softmax's division, applied to the head_dim outputs of a row rather than to its
+                // (up to 16384) weights.
+                for (mut values, weights) in o.rows_mut().into_iter().zip(s.chunks_exact(d.keys)) {
+                    let inv = 1.0 / lane_sum(weights, |w| w);
+                    values.mapv_inplace(|x| x * inv);
+                }
             }
         }
         Ok(())

@@ -13,7 +13,7 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::{contiguous, f32_output, f32_shapes, f32_views, par_chunks, shape_refs};
+use super::{contiguous, f32_output, f32_shapes, f32_views, lane_sum, par_chunks, shape_refs};
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "LayerNorm";
@@ -37,23 +37,6 @@ fn width(shapes: &[&[usize]]) -> TractResult<usize> {
         ensure!(shapes[i] == [width], "LayerNorm: {name} must be ({width}), got {:?}", shapes[i]);
     }
     Ok(width)
-}
-
-/// Lanes of the sums: independent partial sums the compiler keeps in one vector register (a
-/// single f32 accumulator is a serial chain of additions, several times slower).
-const LANES: usize = 8;
-
-/// The sum of `f(v)` over `values`, in `LANES` partial sums.
-fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let mut acc = [0f32; LANES];
-    let chunks = values.chunks_exact(LANES);
-    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
-    for chunk in chunks {
-        for (a, &v) in acc.iter_mut().zip(chunk) {
-            *a += f(v);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 impl LayerNorm {
