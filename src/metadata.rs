@@ -21,6 +21,9 @@ pub enum MetaKey {
     Std,
     SourceSha256,
     WeightStorage,
+    /// `true` where the exporter laid the graph out for tract (segface's runtime graph): the
+    /// load then skips tract's pass that re-derives axis orders ([`crate::Model`]).
+    LayoutFinal,
 }
 
 impl MetaKey {
@@ -34,6 +37,7 @@ impl MetaKey {
             MetaKey::Std => "segface.std",
             MetaKey::SourceSha256 => "segface.source_sha256",
             MetaKey::WeightStorage => "segface.weight_storage",
+            MetaKey::LayoutFinal => "segface.layout_final",
         }
     }
 }

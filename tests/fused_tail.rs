@@ -72,6 +72,12 @@ fn the_portable_graph_is_standard_onnx_and_the_runtime_graph_uses_segface_operat
         nodes[start..].iter().filter(|n| n.op_type == "Transpose").count()
     };
     assert_eq!(after_fusion(&fused), 0);
+    // ... which its metadata says, so that the load skips tract's axis-reordering pass.
+    let layout_final = |p: &ModelProto| {
+        p.metadata_props.iter().any(|e| e.key == "segface.layout_final" && e.value == "true")
+    };
+    assert!(layout_final(&fused));
+    assert!(!layout_final(&portable));
     for op in ["UpsampleSum", "UpscaleHead"] {
         let flag = node(&mut fused.clone(), op).attribute.iter().find(|a| a.name == "channels_last").cloned();
         assert_eq!(flag.map(|a| a.i), Some(1), "{op}");

@@ -144,6 +144,9 @@ pub fn build_model(weights: &Weights, options: &ExportOptions) -> Result<ModelPr
     if let Some(sha) = &options.source_sha256 {
         props.push((MetaKey::SourceSha256, sha.clone()));
     }
+    if tail == head::Tail::Fused {
+        props.push((MetaKey::LayoutFinal, "true".to_string()));
+    }
     Ok(ModelProto {
         ir_version: IR_VERSION,
         opset_import,
