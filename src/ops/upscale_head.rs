@@ -25,7 +25,7 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::{contiguous, f32_output, f32_shapes, f32_views, par_chunks, shape_refs};
+use super::{contiguous, f32_output, f32_shapes, f32_views, lane_sum, par_chunks, shape_refs};
 
 use tract_linalg::multithread::{current_tract_executor, Executor};
 use tract_linalg::routines::Func;
@@ -236,8 +236,8 @@ impl UpscaleHead {
         for (v, b) in pixel.iter_mut().zip(w.first_bias) {
             *v += b;
         }
-        let mean = pixel.iter().sum::<f32>() / n;
-        let var = pixel.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+        let mean = lane_sum(pixel, |v| v) / n;
+        let var = lane_sum(pixel, |v| (v - mean) * (v - mean)) / n;
         let inv = 1.0 / (var + self.epsilon).sqrt();
         for ((v, g), b) in pixel.iter_mut().zip(w.norm_weight).zip(w.norm_bias) {
             *v = (*v - mean) * inv * g + b;
