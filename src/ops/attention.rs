@@ -225,20 +225,11 @@ impl TypedOp for Attention {
 pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
     let heads: i64 = node.get_attr("heads")?;
     ensure!((1..=1024).contains(&heads), "Attention: {heads} heads");
-    Ok((expand(AttentionInference { heads: heads as usize }), vec![]))
+    Ok((super::inference(Attention { heads: heads as usize }), vec![]))
 }
 
-#[derive(Clone, Debug)]
-struct AttentionInference {
-    heads: usize,
-}
-
-impl Expansion for AttentionInference {
-    fn name(&self) -> StaticName {
-        "SegFaceAttention".into()
-    }
-
-    fn rules<'r, 'p: 'r, 's: 'r>(
+impl super::InferenceRules for Attention {
+    fn shape_rules<'r, 'p: 'r, 's: 'r>(
         &'s self,
         s: &mut Solver<'r>,
         inputs: &'p [TensorProxy],
@@ -250,9 +241,5 @@ impl Expansion for AttentionInference {
         s.equals(&outputs[0].rank, 2)?;
         s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
         s.equals(&outputs[0].shape[1], &inputs[0].shape[1])
-    }
-
-    fn wire(&self, prefix: &str, model: &mut TypedModel, inputs: &[OutletId]) -> TractResult<TVec<OutletId>> {
-        model.wire_node(prefix, Attention { heads: self.heads }, inputs)
     }
 }

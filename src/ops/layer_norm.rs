@@ -39,14 +39,20 @@ fn width(shapes: &[&[usize]]) -> TractResult<usize> {
     Ok(width)
 }
 
+/// A row's mean and 1 / sqrt(var + epsilon), with the biased variance (the reference's LayerNorm
+/// and LayerNorm2d both): the row normalises to (x - mean) * inv.
+pub(crate) fn mean_and_inverse_deviation(row: &[f32], epsilon: f32) -> (f32, f32) {
+    let n = row.len() as f32;
+    let mean = lane_sum(row, |v| v) / n;
+    let var = lane_sum(row, |v| (v - mean) * (v - mean)) / n;
+    (mean, 1.0 / (var + epsilon).sqrt())
+}
+
 impl LayerNorm {
     /// Writes the normalised rows of `x` to `out`.
     fn rows(&self, x: &[f32], out: &mut [f32], scale: &[f32], bias: &[f32]) {
-        let n = scale.len() as f32;
         for (row, dst) in x.chunks_exact(scale.len()).zip(out.chunks_exact_mut(scale.len())) {
-            let mean = lane_sum(row, |v| v) / n;
-            let var = lane_sum(row, |v| (v - mean) * (v - mean)) / n;
-            let inv = 1.0 / (var + self.epsilon).sqrt();
+            let (mean, inv) = mean_and_inverse_deviation(row, self.epsilon);
             for (((o, v), g), b) in dst.iter_mut().zip(row).zip(scale).zip(bias) {
                 *o = (v - mean) * inv * g + b;
             }
@@ -112,20 +118,11 @@ impl TypedOp for LayerNorm {
 pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
     let epsilon: f32 = node.get_attr("epsilon")?;
     ensure!(epsilon.is_finite() && epsilon > 0.0, "LayerNorm: epsilon must be positive, got {epsilon}");
-    Ok((expand(LayerNormInference { epsilon }), vec![]))
+    Ok((super::inference(LayerNorm { epsilon }), vec![]))
 }
 
-#[derive(Clone, Debug)]
-struct LayerNormInference {
-    epsilon: f32,
-}
-
-impl Expansion for LayerNormInference {
-    fn name(&self) -> StaticName {
-        "SegFaceLayerNorm".into()
-    }
-
-    fn rules<'r, 'p: 'r, 's: 'r>(
+impl super::InferenceRules for LayerNorm {
+    fn shape_rules<'r, 'p: 'r, 's: 'r>(
         &'s self,
         s: &mut Solver<'r>,
         inputs: &'p [TensorProxy],
@@ -135,10 +132,6 @@ impl Expansion for LayerNormInference {
         check_output_arity(outputs, 1)?;
         s.equals(&outputs[0].datum_type, f32::datum_type())?;
         s.equals(&outputs[0].shape, &inputs[0].shape)
-    }
-
-    fn wire(&self, prefix: &str, model: &mut TypedModel, inputs: &[OutletId]) -> TractResult<TVec<OutletId>> {
-        model.wire_node(prefix, LayerNorm { epsilon: self.epsilon }, inputs)
     }
 }
 

@@ -235,20 +235,11 @@ impl TypedOp for UpsampleSum {
 /// Reads the ONNX node.
 pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
     let channels_last = super::flag(node, "UpsampleSum", "channels_last")?;
-    Ok((expand(UpsampleSumInference { channels_last }), vec![]))
+    Ok((super::inference(UpsampleSum { channels_last }), vec![]))
 }
 
-#[derive(Clone, Debug)]
-struct UpsampleSumInference {
-    channels_last: bool,
-}
-
-impl Expansion for UpsampleSumInference {
-    fn name(&self) -> StaticName {
-        "SegFaceUpsampleSum".into()
-    }
-
-    fn rules<'r, 'p: 'r, 's: 'r>(
+impl super::InferenceRules for UpsampleSum {
+    fn shape_rules<'r, 'p: 'r, 's: 'r>(
         &'s self,
         s: &mut Solver<'r>,
         inputs: &'p [TensorProxy],
@@ -258,10 +249,6 @@ impl Expansion for UpsampleSumInference {
         check_output_arity(outputs, 1)?;
         s.equals(&outputs[0].datum_type, f32::datum_type())?;
         s.equals(&outputs[0].shape, &inputs[0].shape)
-    }
-
-    fn wire(&self, prefix: &str, model: &mut TypedModel, inputs: &[OutletId]) -> TractResult<TVec<OutletId>> {
-        model.wire_node(prefix, UpsampleSum { channels_last: self.channels_last }, inputs)
     }
 }
 

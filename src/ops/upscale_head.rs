@@ -25,7 +25,8 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::{contiguous, f32_output, f32_shapes, f32_views, lane_sum, par_chunks, shape_refs};
+use super::layer_norm::mean_and_inverse_deviation;
+use super::{contiguous, f32_output, f32_shapes, f32_views, par_chunks, shape_refs};
 
 use tract_linalg::multithread::{current_tract_executor, Executor};
 use tract_linalg::routines::Func;
@@ -232,13 +233,10 @@ impl UpscaleHead {
 
     /// Bias and LayerNorm over the channels (biased variance) of one first-stage pixel.
     fn norm(&self, pixel: &mut [f32], w: &Weights) {
-        let n = pixel.len() as f32;
         for (v, b) in pixel.iter_mut().zip(w.first_bias) {
             *v += b;
         }
-        let mean = lane_sum(pixel, |v| v) / n;
-        let var = lane_sum(pixel, |v| (v - mean) * (v - mean)) / n;
-        let inv = 1.0 / (var + self.epsilon).sqrt();
+        let (mean, inv) = mean_and_inverse_deviation(pixel, self.epsilon);
         for ((v, g), b) in pixel.iter_mut().zip(w.norm_weight).zip(w.norm_bias) {
             *v = (*v - mean) * inv * g + b;
         }
@@ -324,22 +322,11 @@ pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn In
     let epsilon: f32 = node.get_attr("epsilon")?;
     ensure!(epsilon.is_finite() && epsilon > 0.0, "UpscaleHead: epsilon must be positive, got {epsilon}");
     let channels_last = super::flag(node, "UpscaleHead", "channels_last")?;
-    Ok((expand(UpscaleHeadInference { epsilon, channels_last }), vec![]))
+    Ok((super::inference(UpscaleHead { epsilon, channels_last }), vec![]))
 }
 
-/// The inference-time face of the operator: shape rules, then the typed operator above.
-#[derive(Clone, Debug)]
-struct UpscaleHeadInference {
-    epsilon: f32,
-    channels_last: bool,
-}
-
-impl Expansion for UpscaleHeadInference {
-    fn name(&self) -> StaticName {
-        "SegFaceUpscaleHead".into()
-    }
-
-    fn rules<'r, 'p: 'r, 's: 'r>(
+impl super::InferenceRules for UpscaleHead {
+    fn shape_rules<'r, 'p: 'r, 's: 'r>(
         &'s self,
         s: &mut Solver<'r>,
         inputs: &'p [TensorProxy],
@@ -359,14 +346,6 @@ impl Expansion for UpscaleHeadInference {
             s.equals(&outputs[0].shape[2], (4 * grid).to_dim())?;
             s.equals(&outputs[0].shape[3], (4 * grid).to_dim())
         })
-    }
-
-    fn wire(&self, prefix: &str, model: &mut TypedModel, inputs: &[OutletId]) -> TractResult<TVec<OutletId>> {
-        model.wire_node(
-            prefix,
-            UpscaleHead { epsilon: self.epsilon, channels_last: self.channels_last },
-            inputs,
-        )
     }
 }
 
