@@ -44,13 +44,7 @@ impl Head<'_> {
     fn linear(&mut self, prefix: &str, x: &str) -> Result<String> {
         let w = self.w.get(&format!("{prefix}.weight"))?;
         let (out, inp) = (w.shape[0], w.shape[1]);
-        let mut wt = vec![0f32; w.data.len()];
-        for o in 0..out {
-            for i in 0..inp {
-                wt[i * out + o] = w.data[o * inp + i];
-            }
-        }
-        let wt = self.g.weight(&format!("{prefix}.wT"), &[inp, out], &wt, 1);
+        let wt = self.g.weight(&format!("{prefix}.wT"), &[inp, out], &transposed(&w.data, out, inp), 1);
         let b = self.constant_of(&format!("{prefix}.bias"))?;
         let y = self.g.matmul(x, &wt);
         Ok(self.g.add(&y, &b))
@@ -129,6 +123,17 @@ impl Head<'_> {
         let scaled = self.g.mul(&normed, &w);
         Ok(self.g.add(&scaled, &b))
     }
+}
+
+/// The (cols, rows) transpose of a row-major (rows, cols) matrix.
+fn transposed(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; data.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = data[r * cols + c];
+        }
+    }
+    out
 }
 
 /// Fused `linear_c.i` then its `linear_fuse` slice: a (256, C_i) 1x1 conv with bias.
@@ -258,16 +263,11 @@ pub fn segface_head(
     let mut keys = if head.fused {
         // Channels last from the fusion on, so that the transformer's tokens are rows that
         // tract's matrix products, norms and adds read and write contiguously (channel-major
-        // tokens cost about 10 % of a parse in strided products and norms).
+        // tokens cost 6-9 % of a parse at R = 512 in strided products and norms).
         let mut projected = Vec::with_capacity(taps.len());
         for (i, tap) in taps.iter().enumerate() {
             let (weight, bias, in_ch) = fused_projection(w, i)?;
-            let mut wt = vec![0f32; weight.len()];
-            for o in 0..EMBED_DIM {
-                for c in 0..in_ch {
-                    wt[c * EMBED_DIM + o] = weight[o * in_ch + c];
-                }
-            }
+            let wt = transposed(&weight, EMBED_DIM, in_ch);
             let wt = head.g.weight(&format!("fuse{i}.wT"), &[in_ch, EMBED_DIM], &wt, 1);
             let bc = head.g.constant(&format!("fuse{i}.b"), &[EMBED_DIM], &bias);
             let nhwc = head.g.transpose(tap, &[0, 2, 3, 1]);
@@ -298,7 +298,7 @@ pub fn segface_head(
         let k = head.g.reshape(&fused, &[EMBED_DIM, tokens]);
         head.g.transpose(&k, &[1, 0])
     };
-    // Their positional encoding P.
+    // The image tokens' positional encoding P.
     let pe = positional_encoding(head.g, w, h0)?;
 
     let t0 = class_tokens(w, num_classes)?;
