@@ -20,7 +20,9 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::{contiguous, f32_output, f32_shapes, f32_views, lane_max, lane_sum, par_chunks, shape_refs};
+use super::{
+    contiguous, elementwise, f32_output, f32_shapes, f32_views, lane_max, lane_sum, par_chunks, shape_refs,
+};
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "Attention";
@@ -121,7 +123,7 @@ impl Attention {
         out: &mut [f32],
         layout: Layout,
     ) -> TractResult<()> {
-        let exp = Func::Exp.ew_f32()?;
+        let mut exp = elementwise(Func::Exp)?;
         let head_dim = d.width / self.heads;
         let scale = 1.0 / (head_dim as f32).sqrt();
         let block = (BLOCK_ELEMENTS / d.keys).max(MIN_BLOCK_ROWS).min(d.queries.max(1));
@@ -146,9 +148,7 @@ impl Attention {
                         *x -= max;
                     }
                 }
-                exp.run(s)?;
-                // tract's exp kernel leaves the upper vector state dirty for the loops after it.
-                crate::vector_state::clear_upper_vector_state();
+                exp(s)?;
                 let start = first * layout.row_stride + (h - heads.start) * layout.head_stride;
                 let end = start + (rows - 1) * layout.row_stride + head_dim;
                 let mut o = ArrayViewMut2::from_shape(

@@ -2,6 +2,7 @@
 //! slow generic code. The exporter's runtime graph uses them (domain [`DOMAIN`]); its portable
 //! graph (`--portable`) computes the same function with standard ONNX operators only.
 
+use tract_linalg::routines::Func;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::prelude::tract_ndarray::ArrayViewD;
 use tract_onnx::tract_hir::internal::*;
@@ -141,6 +142,18 @@ pub(crate) fn lane_max(values: &[f32]) -> f32 {
         }
     }
     acc.iter().fold(tail, |m, &v| m.max(v))
+}
+
+/// tract's vectorised element-wise kernel for `func` on this CPU, as an in-place function that
+/// clears the upper vector state after each call: tract's kernels leave it dirty, and segface's
+/// operators continue in SSE code within the same node (`crate::vector_state`).
+pub(crate) fn elementwise(func: Func) -> TractResult<impl FnMut(&mut [f32]) -> TractResult<()>> {
+    let kernel = func.ew_f32()?;
+    Ok(move |values: &mut [f32]| {
+        let done = kernel.run(values);
+        crate::vector_state::clear_upper_vector_state();
+        done
+    })
 }
 
 /// A zeroed float32 output of `shape`, filled by `fill`.

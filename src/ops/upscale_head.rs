@@ -26,7 +26,7 @@ use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
 use super::layer_norm::mean_and_inverse_deviation;
-use super::{contiguous, f32_output, f32_shapes, f32_views, par_chunks, shape_refs};
+use super::{contiguous, elementwise, f32_output, f32_shapes, f32_views, par_chunks, shape_refs};
 
 use tract_linalg::multithread::{current_tract_executor, Executor};
 use tract_linalg::routines::Func;
@@ -117,17 +117,11 @@ struct Scratch {
 impl Scratch {
     fn new(d: Dims) -> TractResult<Scratch> {
         let (g, r) = (d.grid, d.resolution());
-        let kernel = Func::Erf.ew_f32()?;
         Ok(Scratch {
             first: vec![0f32; g * 4 * d.mid],
             second: vec![0f32; 4 * g * 4 * d.last],
             rows: vec![0f32; 4 * r * d.last],
-            // tract's erf kernel leaves the upper vector state dirty for the code after it.
-            erf: Box::new(move |values: &mut [f32]| {
-                let done = kernel.run(values);
-                crate::vector_state::clear_upper_vector_state();
-                done
-            }),
+            erf: Box::new(elementwise(Func::Erf)?),
             erf_input: vec![0f32; 1024],
         })
     }
