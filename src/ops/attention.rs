@@ -3,9 +3,10 @@
 //!
 //! The layer-by-layer graph splits the heads with reshapes and transpositions that tract
 //! materialises (a 16 MB copy each at R = 512) and runs the image-to-token softmax as one short
-//! row at a time. Here each head's columns are read in place (strided matrix products), scores
-//! live in a block-sized buffer, and the softmax exponentiates a whole block in one call of
-//! tract's vectorised exp.
+//! row at a time. Here each head's columns are read in place, scores live in a block-sized
+//! buffer, and the softmax exponentiates a whole block in one call of tract's vectorised exp.
+//! Where one side has at most 32 rows (the class tokens) the kernels of `attention_lanes` run;
+//! otherwise strided per-head matrix products.
 //!
 //! Inputs (float32): Q (M, I), K (L, I), V (L, I) with I = heads * d. Output: (M, I).
 //! Attribute `heads`.
@@ -20,6 +21,7 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
+use super::attention_lanes::{self, Layout, Shape, MAX_SHORT_SIDE};
 use super::{
     contiguous, elementwise, f32_output, f32_shapes, f32_views, lane_max, lane_sum, par_chunks, shape_refs,
 };
@@ -40,13 +42,6 @@ struct Dims {
     queries: usize,
     keys: usize,
     width: usize,
-}
-
-/// Where output element (row, head h, column c) goes: `row * row_stride + h * head_stride + c`.
-#[derive(Clone, Copy, Debug)]
-struct Layout {
-    row_stride: usize,
-    head_stride: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,11 +82,11 @@ impl Attention {
             return par_chunks(out, d.width, elements, |first, chunk| {
                 let rows = chunk.len() / d.width;
                 let q_rows = &q[first * d.width..(first + rows) * d.width];
-                self.run_rows(Dims { queries: rows, ..d }, q_rows, k, v, 0..self.heads, chunk, interleaved)
+                self.part(Dims { queries: rows, ..d }, q_rows, k, v, 0..self.heads, chunk, interleaved)
             });
         }
         if matches!(current_tract_executor(), Executor::SingleThread) || self.heads == 1 {
-            return self.run_rows(d, q, k, v, 0..self.heads, out, interleaved);
+            return self.part(d, q, k, v, 0..self.heads, out, interleaved);
         }
         // Few queries, many keys: a multi-threaded session shares the heads, each written to a
         // head-major buffer (heads x queries x d, small) and then interleaved into `out`.
@@ -100,7 +95,7 @@ impl Attention {
         let work = d.queries * d.keys * d.width;
         par_chunks(&mut by_head, per_head, work, |first_head, chunk| {
             let heads = first_head..first_head + chunk.len() / per_head;
-            self.run_rows(d, q, k, v, heads, chunk, Layout { row_stride: head_dim, head_stride: per_head })
+            self.part(d, q, k, v, heads, chunk, Layout { row_stride: head_dim, head_stride: per_head })
         })?;
         for (h, head) in by_head.chunks_exact(per_head).enumerate() {
             for (row, values) in head.chunks_exact(head_dim).enumerate() {
@@ -111,7 +106,32 @@ impl Attention {
     }
 
     /// Heads `heads` of all `d.queries` rows, written to `out` in `layout` (relative to the
-    /// first of `heads`).
+    /// first of `heads`): with lanes across a short side (`attention_lanes`) where one side is
+    /// short, else with per-head matrix products.
+    #[allow(clippy::too_many_arguments)]
+    fn part(
+        &self,
+        d: Dims,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        heads: Range<usize>,
+        out: &mut [f32],
+        layout: Layout,
+    ) -> TractResult<()> {
+        let shape =
+            Shape { queries: d.queries, keys: d.keys, heads: self.heads, head_dim: d.width / self.heads };
+        let mut exp = elementwise(Func::Exp)?;
+        if d.keys <= MAX_SHORT_SIDE && shape.head_dim.is_multiple_of(8) && heads == (0..self.heads) {
+            return attention_lanes::few_keys(shape, q, k, v, out, layout, &mut exp);
+        }
+        if d.queries <= MAX_SHORT_SIDE {
+            return attention_lanes::few_queries(shape, q, k, v, heads, out, layout, &mut exp);
+        }
+        self.run_rows(d, q, k, v, heads, out, layout)
+    }
+
+    /// `part` with per-head matrix products, for two long sides.
     #[allow(clippy::too_many_arguments)]
     fn run_rows(
         &self,

@@ -8,9 +8,11 @@ use tract_onnx::prelude::tract_ndarray::ArrayViewD;
 use tract_onnx::tract_hir::internal::*;
 
 pub mod attention;
+mod attention_lanes;
 pub mod layer_norm;
 pub mod upsample_sum;
 pub mod upscale_head;
+mod vector;
 
 /// The ONNX domain of segface's operators.
 pub const DOMAIN: &str = "ai.segface";
