@@ -212,16 +212,13 @@ impl UpscaleHead {
             }
         }
         gelu_with(&mut *s.erf, &mut s.erf_input, &mut s.rows)?;
-        for band in 0..4 {
-            let pixels =
-                ArrayView2::from_shape((r, d.last), &s.rows[band * r * d.last..(band + 1) * r * d.last])?;
-            // Each class's output row is R contiguous pixels; classes are `class_stride` apart.
-            let start = offset + band * r;
-            let end = (d.classes - 1) * class_stride + start + r;
-            let mut logits =
-                ArrayViewMut2::from_shape((d.classes, r).strides((class_stride, 1)), &mut dst[start..end])?;
-            general_mat_mul(1.0, &w.classes, &pixels.t(), 0.0, &mut logits);
-        }
+        // The 4 output rows of a class are 4 R contiguous pixels (one product for all four);
+        // classes are `class_stride` apart.
+        let pixels = ArrayView2::from_shape((4 * r, d.last), &s.rows[..])?;
+        let end = (d.classes - 1) * class_stride + offset + 4 * r;
+        let mut logits =
+            ArrayViewMut2::from_shape((d.classes, 4 * r).strides((class_stride, 1)), &mut dst[offset..end])?;
+        general_mat_mul(1.0, &w.classes, &pixels.t(), 0.0, &mut logits);
         Ok(())
     }
 
@@ -399,6 +396,100 @@ mod tests {
         assert_eq!(a, b);
         // The layouts are not interchangeable: the same buffer read the other way differs.
         assert_ne!(logits(true, &columns), b);
+    }
+
+    /// The logits by the definition, pixel by pixel in f64: ConvTranspose 2x2/2 (+ bias) ->
+    /// LayerNorm2d -> GELU -> ConvTranspose 2x2/2 (+ bias) -> GELU -> per-class dot product.
+    fn definition(d: Dims, eps: f64, tokens: &[f32], w: &Weights) -> Vec<f64> {
+        // erf by Abramowitz and Stegun 7.1.26 (error below 1.5e-7, far inside the tolerance).
+        let erf = |x: f64| {
+            let t = 1.0 / (1.0 + 0.3275911 * x.abs());
+            let poly = t
+                * (0.254829592
+                    + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+            (1.0 - poly * (-x * x).exp()).copysign(x)
+        };
+        let gelu = |x: f64| 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2));
+        let r = d.resolution();
+        let mut out = vec![0f64; d.classes * r * r];
+        for (t, token) in tokens.chunks_exact(d.embed).enumerate() {
+            let (ty, tx) = (t / d.grid, t % d.grid);
+            for s1 in 0..4 {
+                let mut x1: Vec<f64> = (0..d.mid)
+                    .map(|o| {
+                        let dot: f64 = token
+                            .iter()
+                            .enumerate()
+                            .map(|(e, &v)| v as f64 * w.first[[e, s1 * d.mid + o]] as f64)
+                            .sum();
+                        dot + w.first_bias[o] as f64
+                    })
+                    .collect();
+                let mean = x1.iter().sum::<f64>() / d.mid as f64;
+                let var = x1.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / d.mid as f64;
+                for (o, x) in x1.iter_mut().enumerate() {
+                    *x = gelu(
+                        (*x - mean) / (var + eps).sqrt() * w.norm_weight[o] as f64 + w.norm_bias[o] as f64,
+                    );
+                }
+                for s2 in 0..4 {
+                    let x2: Vec<f64> = (0..d.last)
+                        .map(|o| {
+                            let dot: f64 = x1
+                                .iter()
+                                .enumerate()
+                                .map(|(m, &v)| v * w.second[[m, s2 * d.last + o]] as f64)
+                                .sum();
+                            gelu(dot + w.second_bias[o] as f64)
+                        })
+                        .collect();
+                    let y = 4 * ty + 2 * (s1 / 2) + s2 / 2;
+                    let x = 4 * tx + 2 * (s1 % 2) + s2 % 2;
+                    for c in 0..d.classes {
+                        let logit: f64 =
+                            x2.iter().enumerate().map(|(o, &v)| v * w.classes[[c, o]] as f64).sum();
+                        out[c * r * r + y * r + x] = logit;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// On one thread, and on a pool of 2 threads (token rows in groups, written through a buffer).
+    #[test]
+    fn logits_follow_the_definition_on_one_thread_and_on_a_pool() {
+        let d = Dims { grid: 5, embed: 12, mid: 8, last: 4, classes: 3 };
+        let values = |n: usize, seed: usize| -> Vec<f32> {
+            (0..n).map(|i| ((i * 7919 + seed * 131) % 97) as f32 / 48.0 - 1.0).collect()
+        };
+        let (first, second, classes) =
+            (values(d.embed * 4 * d.mid, 1), values(d.mid * 4 * d.last, 2), values(d.classes * d.last, 3));
+        let (first_bias, norm_weight, norm_bias, second_bias) =
+            (values(d.mid, 4), values(d.mid, 5), values(d.mid, 6), values(d.last, 7));
+        let w = Weights {
+            first: ArrayView2::from_shape((d.embed, 4 * d.mid), &first).unwrap(),
+            first_bias: &first_bias,
+            norm_weight: &norm_weight,
+            norm_bias: &norm_bias,
+            second: ArrayView2::from_shape((d.mid, 4 * d.last), &second).unwrap(),
+            second_bias: &second_bias,
+            classes: ArrayView2::from_shape((d.classes, d.last), &classes).unwrap(),
+        };
+        let tokens = values(d.grid * d.grid * d.embed, 8);
+        let want = definition(d, 1e-6, &tokens, &w);
+        let r = d.resolution();
+        let op = UpscaleHead { epsilon: 1e-6, channels_last: true };
+        let mut single = vec![f32::NAN; d.classes * r * r];
+        op.run(d, &tokens, &w, &mut single).unwrap();
+        for (i, (got, want)) in single.iter().zip(&want).enumerate() {
+            assert!((*got as f64 - want).abs() < 1e-4, "logit {i}: {got}, expected {want}");
+        }
+        let pool = Executor::multithread(2);
+        let mut pooled = vec![f32::NAN; d.classes * r * r];
+        tract_linalg::multithread::multithread_tract_scope(pool, || op.run(d, &tokens, &w, &mut pooled))
+            .unwrap();
+        assert_eq!(pooled, single);
     }
 
     #[test]
