@@ -122,11 +122,13 @@ impl Attention {
         let shape =
             Shape { queries: d.queries, keys: d.keys, heads: self.heads, head_dim: d.width / self.heads };
         let mut exp = elementwise(Func::Exp)?;
-        if d.keys <= MAX_SHORT_SIDE && shape.head_dim.is_multiple_of(8) && heads == (0..self.heads) {
-            return attention_lanes::few_keys(shape, q, k, v, out, layout, &mut exp);
-        }
+        // The kernel depends on the shape only, never on which heads or rows a thread got, so
+        // that any thread count computes the same sums.
         if d.queries <= MAX_SHORT_SIDE {
             return attention_lanes::few_queries(shape, q, k, v, heads, out, layout, &mut exp);
+        }
+        if d.keys <= MAX_SHORT_SIDE && shape.head_dim.is_multiple_of(8) {
+            return attention_lanes::few_keys(shape, q, k, v, heads, out, layout, &mut exp);
         }
         self.run_rows(d, q, k, v, heads, out, layout)
     }
@@ -261,5 +263,33 @@ impl super::InferenceRules for Attention {
         s.equals(&outputs[0].rank, 2)?;
         s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
         s.equals(&outputs[0].shape[1], &inputs[0].shape[1])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_linalg::multithread::multithread_tract_scope;
+
+    /// A pool of threads (which shares heads, or query rows, among its threads) computes the same
+    /// sums as one thread, whichever kernel the shape takes.
+    #[test]
+    fn a_pool_of_threads_gives_the_same_outputs_as_one() {
+        let attention = Attention { heads: 8 };
+        let values = |n: usize, seed: usize| -> Vec<f32> {
+            (0..n).map(|i| ((i * 7919 + seed * 131) % 97) as f32 / 48.0 - 1.0).collect()
+        };
+        // Both sides short (the class tokens' self-attention), few queries, few keys, neither.
+        for (queries, keys, width) in [(19, 19, 256), (19, 4096, 128), (4096, 19, 128), (100, 120, 64)] {
+            let d = Dims { queries, keys, width };
+            let (q, k, v) = (values(queries * width, 1), values(keys * width, 2), values(keys * width, 3));
+            let mut single = vec![f32::NAN; queries * width];
+            attention.run(d, &q, &k, &v, &mut single).unwrap();
+            let mut pooled = vec![f32::NAN; queries * width];
+            multithread_tract_scope(Executor::multithread(3), || attention.run(d, &q, &k, &v, &mut pooled))
+                .unwrap();
+            assert!(single.iter().all(|x| x.is_finite()), "{d:?}");
+            assert_eq!(single, pooled, "{d:?}");
+        }
     }
 }

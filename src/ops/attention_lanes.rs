@@ -100,12 +100,14 @@ unsafe fn few_queries_avx2(
 }
 
 /// The attention of every row of `q` (any number) over few keys (at most [`MAX_SHORT_SIDE`]),
-/// all heads, rows written to `out` in `layout`. The head width must be a multiple of 8.
+/// for heads `heads`, written to `out` in `layout`. The head width must be a multiple of 8.
+#[allow(clippy::too_many_arguments)]
 pub fn few_keys(
     s: Shape,
     q: &[f32],
     k: &[f32],
     v: &[f32],
+    heads: Range<usize>,
     out: &mut [f32],
     layout: Layout,
     exp: Exp,
@@ -114,23 +116,25 @@ pub fn few_keys(
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: the CPU has AVX2 and FMA (checked just above), all the function requires.
-        return unsafe { few_keys_avx2(s, q, k, v, out, layout, exp) };
+        return unsafe { few_keys_avx2(s, q, k, v, heads, out, layout, exp) };
     }
-    by_width!(few_keys_n::<Native>, s.keys, (s, q, k, v, out, layout, exp))
+    by_width!(few_keys_n::<Native>, s.keys, (s, q, k, v, heads, out, layout, exp))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn few_keys_avx2(
     s: Shape,
     q: &[f32],
     k: &[f32],
     v: &[f32],
+    heads: Range<usize>,
     out: &mut [f32],
     layout: Layout,
     exp: Exp,
 ) -> TractResult<()> {
-    by_width!(few_keys_n::<Avx2>, s.keys, (s, q, k, v, out, layout, exp))
+    by_width!(few_keys_n::<Avx2>, s.keys, (s, q, k, v, heads, out, layout, exp))
 }
 
 /// The short side's rows as lanes, one `[V; N]` per (head, column) of the heads `heads`: lane i
@@ -274,51 +278,55 @@ fn few_queries_n<V: Vector, const N: usize>(
 }
 
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn few_keys_n<V: Vector, const N: usize>(
     s: Shape,
     q: &[f32],
     k: &[f32],
     v: &[f32],
+    heads: Range<usize>,
     out: &mut [f32],
     layout: Layout,
     exp: Exp,
 ) -> TractResult<()> {
-    let (width, d, heads, lanes) = (s.width(), s.head_dim, s.heads, 8 * N);
+    let (width, d, lanes) = (s.width(), s.head_dim, 8 * N);
     let scale = 1.0 / (d as f32).sqrt();
     // Key lanes of every (head, column), pre-scaled; lanes beyond the keys get -inf added, so
     // that they weigh nothing.
-    let keys = transposed_lanes::<V, N>(s, k, s.keys, 0..heads, scale);
+    let keys = transposed_lanes::<V, N>(s, k, s.keys, heads.clone(), scale);
     let mut padding = [f32::NEG_INFINITY; MAX_SHORT_SIDE];
     padding[..s.keys].fill(0.0);
     let padding = load::<V, N>(&padding, 0);
     // The value rows as vectors of 8 columns, ordered (head, column / 8, key).
-    let mut values = Vec::with_capacity(heads * d / 8 * s.keys);
-    for first_column in (0..width).step_by(8) {
+    let mut values = Vec::with_capacity(heads.len() * d / 8 * s.keys);
+    for first_column in (heads.start * d..heads.end * d).step_by(8) {
         for j in 0..s.keys {
             values.push(V::load(v[j * width + first_column..][..8].try_into().expect("8 columns")));
         }
     }
-    let mut block = vec![0f32; ROW_BLOCK * heads * lanes];
+    // Item r * heads + hi of a block: row first + r, head heads.start + hi.
+    let items = |first: usize, rows: usize| {
+        let heads = heads.clone();
+        (first..first + rows).flat_map(move |row| heads.clone().enumerate().map(move |(hi, h)| (row, hi, h)))
+    };
+    let mut block = vec![0f32; ROW_BLOCK * heads.len() * lanes];
     for first in (0..s.queries).step_by(ROW_BLOCK) {
         let rows = ROW_BLOCK.min(s.queries - first);
-        let query_rows = &q[first * width..(first + rows) * width];
-        // Row r's head h is item r * heads + h of the block.
-        for (i, (query, h)) in query_rows.chunks_exact(d).zip((0..heads).cycle()).enumerate() {
-            let x = weighted_sum(query.iter().copied().zip(keys[h * d..(h + 1) * d].iter().copied()));
+        for (i, (row, hi, h)) in items(first, rows).enumerate() {
+            let query = &q[row * width + h * d..][..d];
+            let x = weighted_sum(query.iter().copied().zip(keys[hi * d..(hi + 1) * d].iter().copied()));
             let x = lanewise(x, padding, V::add);
             let m = V::splat(x.iter().fold(V::splat(f32::NEG_INFINITY), |m, &x| m.max(x)).max_lane());
             store(&mut block, i, x.map(|x| x.sub(m)));
         }
-        exp(&mut block[..rows * heads * lanes])?;
-        for (i, (row, h)) in
-            (first..first + rows).flat_map(|row| (0..heads).map(move |h| (row, h))).enumerate()
-        {
+        exp(&mut block[..rows * heads.len() * lanes])?;
+        for (i, (row, hi, _)) in items(first, rows).enumerate() {
             let w = load::<V, N>(&block, i);
             // Softmax's division, on the head's outputs rather than on its weights.
             let inv = V::splat(1.0 / w.iter().fold(V::splat(0.0), |t, &x| t.add(x)).sum_lanes());
             let weights = &block[i * lanes..][..s.keys];
-            let head_values = values[h * d / 8 * s.keys..(h + 1) * d / 8 * s.keys].chunks_exact(s.keys);
-            let o = &mut out[row * layout.row_stride + h * layout.head_stride..][..d];
+            let head_values = values[hi * d / 8 * s.keys..(hi + 1) * d / 8 * s.keys].chunks_exact(s.keys);
+            let o = &mut out[row * layout.row_stride + hi * layout.head_stride..][..d];
             for (o, column) in o.as_chunks_mut::<8>().0.iter_mut().zip(head_values) {
                 let [x] = weighted_sum(weights.iter().copied().zip(column.iter().map(|&x| [x])));
                 x.mul(inv).store(o);
@@ -403,7 +411,7 @@ mod tests {
         l: Layout,
         exp: Exp,
     ) -> TractResult<()> {
-        by_width!(few_keys_n::<Native>, s.keys, (s, q, k, v, out, l, exp))
+        by_width!(few_keys_n::<Native>, s.keys, (s, q, k, v, 0..s.heads, out, l, exp))
     }
 
     fn public_few_queries(
@@ -416,6 +424,18 @@ mod tests {
         exp: Exp,
     ) -> TractResult<()> {
         few_queries(s, q, k, v, 0..s.heads, out, l, exp)
+    }
+
+    fn public_few_keys(
+        s: Shape,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        out: &mut [f32],
+        l: Layout,
+        exp: Exp,
+    ) -> TractResult<()> {
+        few_keys(s, q, k, v, 0..s.heads, out, l, exp)
     }
 
     fn check(kernel: Kernel, s: Shape, amplitude: f32, what: &str) {
@@ -456,32 +476,35 @@ mod tests {
         let shapes = [shape(1, 1, 1, 8), shape(200, 19, 8, 16), shape(65, 32, 2, 24), shape(130, 9, 4, 8)];
         for s in shapes {
             for amplitude in [0.5, 6.0] {
-                check(few_keys, s, amplitude, "few keys");
+                check(public_few_keys, s, amplitude, "few keys");
                 check(native_few_keys, s, amplitude, "few keys, baseline build");
             }
         }
     }
 
-    /// A subset of heads, written head-major (as a multi-threaded session splits them).
+    /// A subset of heads, written head-major (as a multi-threaded session splits them), by both
+    /// kernels.
     #[test]
-    fn few_queries_write_a_subset_of_heads_where_the_layout_says() {
-        let s = shape(5, 200, 4, 8);
-        let w = s.width();
-        let (q, k, v) = (values(5, w, 4, 2.0), values(200, w, 5, 2.0), values(200, w, 6, 1.0));
-        let want = reference(s, &q, &k, &v);
-        let per_head = s.queries * s.head_dim;
-        let mut out = vec![f32::NAN; 2 * per_head];
-        let mut exp = elementwise(Func::Exp).unwrap();
-        let layout = Layout { row_stride: s.head_dim, head_stride: per_head };
-        few_queries(s, &q, &k, &v, 1..3, &mut out, layout, &mut exp).unwrap();
-        for (hi, h) in (1..3).enumerate() {
-            for i in 0..s.queries {
-                let got = &out[hi * per_head + i * s.head_dim..][..s.head_dim];
-                assert_close(
-                    got,
-                    &want[i * w + h * s.head_dim..][..s.head_dim],
-                    &format!("head {h} row {i}"),
-                );
+    fn a_subset_of_heads_is_written_where_the_layout_says() {
+        for (s, kernel) in [(shape(5, 200, 4, 8), "few queries"), (shape(40, 7, 4, 16), "few keys")] {
+            let w = s.width();
+            let (q, k, v) =
+                (values(s.queries, w, 4, 2.0), values(s.keys, w, 5, 2.0), values(s.keys, w, 6, 1.0));
+            let want = reference(s, &q, &k, &v);
+            let per_head = s.queries * s.head_dim;
+            let mut out = vec![f32::NAN; 2 * per_head];
+            let mut exp = elementwise(Func::Exp).unwrap();
+            let layout = Layout { row_stride: s.head_dim, head_stride: per_head };
+            match kernel {
+                "few queries" => few_queries(s, &q, &k, &v, 1..3, &mut out, layout, &mut exp).unwrap(),
+                _ => few_keys(s, &q, &k, &v, 1..3, &mut out, layout, &mut exp).unwrap(),
+            }
+            for (hi, h) in (1..3).enumerate() {
+                for i in 0..s.queries {
+                    let got = &out[hi * per_head + i * s.head_dim..][..s.head_dim];
+                    let expected = &want[i * w + h * s.head_dim..][..s.head_dim];
+                    assert_close(got, expected, &format!("{kernel}: head {h} row {i}"));
+                }
             }
         }
     }
