@@ -107,6 +107,7 @@ pub(crate) fn check_available(precision: Precision, emulate: bool) -> Result<()>
 /// Whether `op` is one of segface's operators, which compute in float32 only.
 fn is_segface_op(node: &TypedNode) -> bool {
     node.op_is::<crate::ops::attention::Attention>()
+        || node.op_is::<crate::ops::depthwise_conv::DepthwiseConv>()
         || node.op_is::<crate::ops::layer_norm::LayerNorm>()
         || node.op_is::<crate::ops::upsample_sum::UpsampleSum>()
         || node.op_is::<crate::ops::upscale_head::UpscaleHead>()

@@ -1,5 +1,5 @@
-//! The runtime graph's own operators (`segface::ops`: the fused decoder tail and the attention
-//! cores) against the portable, standard-ONNX graph of the same weights, and against the
+//! The runtime graph's own operators (`segface::ops`: the fused decoder tail, the attention
+//! cores and the depthwise convolutions) against the portable, standard-ONNX graph of the same weights, and against the
 //! reference's goldens; hostile versions of those nodes are load errors.
 #![cfg(feature = "convert")]
 
@@ -48,9 +48,10 @@ fn the_portable_graph_is_standard_onnx_and_the_runtime_graph_uses_segface_operat
     let mut custom = custom_nodes(&fused);
     custom.sort();
     // Six attentions (block 1's self-attention, two of each cross-attention, the final one; block
-    // 0's self-attention is a constant), eight norms (block 0's first is part of that constant),
-    // the tail and the fusion's upsampled sum.
+    // 0's self-attention is a constant), the backbone's 15 depthwise convolutions, eight norms
+    // (block 0's first is part of that constant), the tail and the fusion's upsampled sum.
     let mut expected = vec!["Attention"; 6];
+    expected.extend(["DepthwiseConv"; 15]);
     expected.extend(["LayerNorm"; 8]);
     expected.extend(["UpsampleSum", "UpscaleHead"]);
     assert_eq!(custom, expected);
@@ -58,6 +59,12 @@ fn the_portable_graph_is_standard_onnx_and_the_runtime_graph_uses_segface_operat
     // The fused tail replaces the ConvTranspose layers, their norm and GELUs.
     let ops =
         |p: &ModelProto, op: &str| p.graph.as_ref().unwrap().node.iter().filter(|n| n.op_type == op).count();
+    let grouped = |p: &ModelProto| {
+        let convs = p.graph.as_ref().unwrap().node.iter().filter(|n| n.op_type == "Conv");
+        convs.filter(|n| n.attribute.iter().any(|a| a.name == "group" && a.i > 1)).count()
+    };
+    assert_eq!(grouped(&portable), 15);
+    assert_eq!(grouped(&fused), 0);
     assert_eq!(ops(&portable, "ConvTranspose"), 2);
     assert_eq!(ops(&fused, "ConvTranspose"), 0);
     assert_eq!(ops(&fused, "Erf"), 0);
@@ -212,5 +219,33 @@ fn hostile_upsample_sums_are_load_errors() {
     // No maps at all.
     let mut p = proto(false);
     node(&mut p, "UpsampleSum").input.clear();
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+}
+
+#[test]
+fn hostile_depthwise_convolutions_are_load_errors() {
+    for stride in [0, 3, -1] {
+        let mut p = proto(false);
+        node(&mut p, "DepthwiseConv").attribute.iter_mut().find(|a| a.name == "stride").unwrap().i = stride;
+        let e = load_error(&p);
+        assert_eq!(e.kind(), ErrorKind::InvalidModel, "stride {stride}");
+        assert!(e.to_string().contains("stride"), "{e}");
+    }
+    // A kernel that does not fit the channels: the tail's first kernel, a matrix.
+    let mut p = proto(false);
+    let matrix = node(&mut p, "UpscaleHead").input[1].clone();
+    node(&mut p, "DepthwiseConv").input[1] = matrix;
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+    // A bias one channel short.
+    let mut p = proto(false);
+    let bias = node(&mut p, "DepthwiseConv").input[2].clone();
+    let init = p.graph.as_mut().unwrap().initializer.iter_mut().find(|t| t.name == bias).unwrap();
+    let channels = init.dims[0] as usize;
+    init.dims = vec![channels as i64 - 1];
+    init.raw_data.truncate((channels - 1) * 4);
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+    // No bias.
+    let mut p = proto(false);
+    node(&mut p, "DepthwiseConv").input.truncate(2);
     assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
 }

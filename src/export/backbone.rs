@@ -35,6 +35,16 @@ fn activate(g: &mut GraphBuilder, x: String, activation: Option<Activation>) -> 
     }
 }
 
+/// How a depthwise convolution is emitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depthwise {
+    /// ONNX's grouped `Conv` (the portable graph).
+    Conv,
+    /// segface's `DepthwiseConv` (the runtime graph).
+    Segface,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn conv_bn(
     g: &mut GraphBuilder,
     weights: &Weights,
@@ -43,12 +53,17 @@ fn conv_bn(
     stride: usize,
     groups: usize,
     activation: Option<Activation>,
+    depthwise: Depthwise,
 ) -> Result<String> {
     let (shape, w, b) = folded_conv(weights, prefix)?;
     let kernel = shape[2];
     let w = g.weight(&format!("{prefix}.w"), &shape, &w, 0);
     let b = g.constant(&format!("{prefix}.b"), &[shape[0]], &b);
-    let y = g.conv(x, &w, &b, kernel, stride, groups);
+    let y = if groups > 1 && depthwise == Depthwise::Segface {
+        g.segface_depthwise_conv(x, &w, &b, stride)
+    } else {
+        g.conv(x, &w, &b, kernel, stride, groups)
+    };
     Ok(activate(g, y, activation))
 }
 
@@ -69,8 +84,13 @@ fn squeeze_excite(g: &mut GraphBuilder, weights: &Weights, prefix: &str, x: &str
 }
 
 /// Emits the backbone on `image` (1, 3, R, R) and returns the four tap outputs.
-pub fn mobilenet_v3_taps(g: &mut GraphBuilder, weights: &Weights, image: &str) -> Result<[String; 4]> {
-    let mut x = conv_bn(g, weights, "backbone.0", image, 2, 1, Some(Activation::HardSwish))?;
+pub fn mobilenet_v3_taps(
+    g: &mut GraphBuilder,
+    weights: &Weights,
+    image: &str,
+    depthwise: Depthwise,
+) -> Result<[String; 4]> {
+    let mut x = conv_bn(g, weights, "backbone.0", image, 2, 1, Some(Activation::HardSwish), depthwise)?;
     let mut taps = Vec::new();
     for (i, block) in MOBILENET_BLOCKS.iter().enumerate() {
         let feature = i + 1;
@@ -78,19 +98,28 @@ pub fn mobilenet_v3_taps(g: &mut GraphBuilder, weights: &Weights, image: &str) -
         let input = x.clone();
         let mut y = x.clone();
         if let Some(expand) = &keys.expand {
-            y = conv_bn(g, weights, expand, &y, 1, 1, Some(block.activation))?;
+            y = conv_bn(g, weights, expand, &y, 1, 1, Some(block.activation), depthwise)?;
         }
-        y = conv_bn(g, weights, &keys.depthwise, &y, block.stride, block.expanded, Some(block.activation))?;
+        y = conv_bn(
+            g,
+            weights,
+            &keys.depthwise,
+            &y,
+            block.stride,
+            block.expanded,
+            Some(block.activation),
+            depthwise,
+        )?;
         if let Some(se) = &keys.squeeze_excite {
             y = squeeze_excite(g, weights, se, &y)?;
         }
-        y = conv_bn(g, weights, &keys.project, &y, 1, 1, None)?;
+        y = conv_bn(g, weights, &keys.project, &y, 1, 1, None, depthwise)?;
         x = if block.has_residual() { g.add(&y, &input) } else { y };
         if TAP_FEATURES.contains(&feature) {
             taps.push(x.clone());
         }
     }
-    let last = conv_bn(g, weights, "backbone.16", &x, 1, 1, Some(Activation::HardSwish))?;
+    let last = conv_bn(g, weights, "backbone.16", &x, 1, 1, Some(Activation::HardSwish), depthwise)?;
     taps.push(last);
     Ok(taps.try_into().expect("four taps"))
 }

@@ -218,6 +218,15 @@ impl GraphBuilder {
         self.segface_op(crate::ops::layer_norm::OP_TYPE, &[x, scale, bias], vec![attr_float("epsilon", eps)])
     }
 
+    /// segface's depthwise convolution (`crate::ops::depthwise_conv`): padding kernel / 2.
+    pub fn segface_depthwise_conv(&mut self, x: &str, weight: &str, bias: &str, stride: usize) -> String {
+        self.segface_op(
+            crate::ops::depthwise_conv::OP_TYPE,
+            &[x, weight, bias],
+            vec![attr_int("stride", stride as i64)],
+        )
+    }
+
     /// segface's multi-head attention core (`crate::ops::attention`) on projected Q, K, V.
     pub fn attention_core(&mut self, q: &str, k: &str, v: &str, heads: usize) -> String {
         self.segface_op(crate::ops::attention::OP_TYPE, &[q, k, v], vec![attr_int("heads", heads as i64)])

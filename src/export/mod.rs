@@ -119,8 +119,11 @@ pub fn build_model(weights: &Weights, options: &ExportOptions) -> Result<ModelPr
     }
     weights.check_against(&arch::mobilenet_keys(CELEBA_NUM_CLASSES))?;
     let mut g = graph::GraphBuilder::new(options.weights);
-    let taps = backbone::mobilenet_v3_taps(&mut g, weights, INPUT_NAME)?;
-    let tail = if options.portable { head::Tail::Portable } else { head::Tail::Fused };
+    let (depthwise, tail) = match options.portable {
+        true => (backbone::Depthwise::Conv, head::Tail::Portable),
+        false => (backbone::Depthwise::Segface, head::Tail::Fused),
+    };
+    let taps = backbone::mobilenet_v3_taps(&mut g, weights, INPUT_NAME, depthwise)?;
     head::segface_head(&mut g, weights, &taps, r, CELEBA_NUM_CLASSES, tail, OUTPUT_NAME)?;
     let mut opset_import = vec![OperatorSetIdProto { domain: String::new(), version: OPSET }];
     if g.uses_segface_ops() {

@@ -9,6 +9,7 @@ use tract_onnx::tract_hir::internal::*;
 
 pub mod attention;
 mod attention_lanes;
+pub mod depthwise_conv;
 pub mod layer_norm;
 pub mod upsample_sum;
 pub mod upscale_head;
@@ -21,6 +22,7 @@ pub const DOMAIN: &str = "ai.segface";
 pub fn onnx() -> tract_onnx::Onnx {
     let mut onnx = tract_onnx::onnx();
     onnx.op_register.insert(attention::OP_TYPE, attention::parse);
+    onnx.op_register.insert(depthwise_conv::OP_TYPE, depthwise_conv::parse);
     onnx.op_register.insert(layer_norm::OP_TYPE, layer_norm::parse);
     onnx.op_register.insert(upsample_sum::OP_TYPE, upsample_sum::parse);
     onnx.op_register.insert(upscale_head::OP_TYPE, upscale_head::parse);
