@@ -13,7 +13,6 @@
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
-use std::ops::Range;
 
 use tract_linalg::multithread::{current_tract_executor, Executor};
 use tract_linalg::routines::Func;
@@ -21,7 +20,7 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::attention_lanes::{self, Layout, Shape, MAX_SHORT_SIDE};
+use super::attention_lanes::{self, Job, Layout, Shape, MAX_SHORT_SIDE};
 use super::{
     contiguous, elementwise, f32_output, f32_shapes, f32_views, lane_max, lane_sum, par_chunks, shape_refs,
 };
@@ -73,20 +72,22 @@ impl Attention {
 
     /// Writes the attention of every query row into `out`. Many query rows (the image tokens
     /// attending to the class tokens) are shared among a multi-threaded session's threads; a
-    /// few rows attending to many keys stay on one thread, which packs each head's keys once.
+    /// few rows attending to many keys share the heads.
     fn run(&self, d: Dims, q: &[f32], k: &[f32], v: &[f32], out: &mut [f32]) -> TractResult<()> {
         let head_dim = d.width / self.heads;
+        let shape = Shape { queries: d.queries, keys: d.keys, heads: self.heads, head_dim };
         let interleaved = Layout { row_stride: d.width, head_stride: head_dim };
+        let all = Job { shape, q, k, v, heads: 0..self.heads, layout: interleaved };
         if d.queries >= PARALLEL_MIN_QUERIES {
             let elements = out.len();
             return par_chunks(out, d.width, elements, |first, chunk| {
                 let rows = chunk.len() / d.width;
-                let q_rows = &q[first * d.width..(first + rows) * d.width];
-                self.part(Dims { queries: rows, ..d }, q_rows, k, v, 0..self.heads, chunk, interleaved)
+                let q = &q[first * d.width..(first + rows) * d.width];
+                self.part(&Job { shape: Shape { queries: rows, ..shape }, q, ..all.clone() }, chunk)
             });
         }
         if matches!(current_tract_executor(), Executor::SingleThread) || self.heads == 1 {
-            return self.part(d, q, k, v, 0..self.heads, out, interleaved);
+            return self.part(&all, out);
         }
         // Few queries, many keys: a multi-threaded session shares the heads, each written to a
         // head-major buffer (heads x queries x d, small) and then interleaved into `out`.
@@ -95,7 +96,8 @@ impl Attention {
         let work = d.queries * d.keys * d.width;
         par_chunks(&mut by_head, per_head, work, |first_head, chunk| {
             let heads = first_head..first_head + chunk.len() / per_head;
-            self.part(d, q, k, v, heads, chunk, Layout { row_stride: head_dim, head_stride: per_head })
+            let layout = Layout { row_stride: head_dim, head_stride: per_head };
+            self.part(&Job { heads, layout, ..all.clone() }, chunk)
         })?;
         for (h, head) in by_head.chunks_exact(per_head).enumerate() {
             for (row, values) in head.chunks_exact(head_dim).enumerate() {
@@ -105,46 +107,27 @@ impl Attention {
         Ok(())
     }
 
-    /// Heads `heads` of all `d.queries` rows, written to `out` in `layout` (relative to the
-    /// first of `heads`): with lanes across a short side (`attention_lanes`) where one side is
+    /// `job`'s heads of all its query rows, written to `out` in its layout (relative to the
+    /// first of its heads): with lanes across a short side (`attention_lanes`) where one side is
     /// short, else with per-head matrix products.
-    #[allow(clippy::too_many_arguments)]
-    fn part(
-        &self,
-        d: Dims,
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
-        heads: Range<usize>,
-        out: &mut [f32],
-        layout: Layout,
-    ) -> TractResult<()> {
-        let shape =
-            Shape { queries: d.queries, keys: d.keys, heads: self.heads, head_dim: d.width / self.heads };
+    fn part(&self, job: &Job, out: &mut [f32]) -> TractResult<()> {
+        let s = job.shape;
         let mut exp = elementwise(Func::Exp)?;
         // The kernel depends on the shape only, never on which heads or rows a thread got, so
         // that any thread count computes the same sums.
-        if d.queries <= MAX_SHORT_SIDE {
-            return attention_lanes::few_queries(shape, q, k, v, heads, out, layout, &mut exp);
+        if s.queries <= MAX_SHORT_SIDE {
+            return attention_lanes::few_queries(job, out, &mut exp);
         }
-        if d.keys <= MAX_SHORT_SIDE && shape.head_dim.is_multiple_of(8) {
-            return attention_lanes::few_keys(shape, q, k, v, heads, out, layout, &mut exp);
+        if s.keys <= MAX_SHORT_SIDE && s.head_dim.is_multiple_of(8) {
+            return attention_lanes::few_keys(job, out, &mut exp);
         }
-        self.run_rows(d, q, k, v, heads, out, layout)
+        self.run_rows(job, out)
     }
 
     /// `part` with per-head matrix products, for two long sides.
-    #[allow(clippy::too_many_arguments)]
-    fn run_rows(
-        &self,
-        d: Dims,
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
-        heads: Range<usize>,
-        out: &mut [f32],
-        layout: Layout,
-    ) -> TractResult<()> {
+    fn run_rows(&self, job: &Job, out: &mut [f32]) -> TractResult<()> {
+        let Job { shape, q, k, v, ref heads, layout } = *job;
+        let d = Dims { queries: shape.queries, keys: shape.keys, width: shape.heads * shape.head_dim };
         let mut exp = elementwise(Func::Exp)?;
         let head_dim = d.width / self.heads;
         let scale = 1.0 / (head_dim as f32).sqrt();

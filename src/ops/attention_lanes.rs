@@ -61,80 +61,52 @@ pub struct Layout {
 /// The element-wise exp, in place (tract's kernel for this CPU).
 pub type Exp<'a> = &'a mut dyn FnMut(&mut [f32]) -> TractResult<()>;
 
-/// The attention of few queries (at most [`MAX_SHORT_SIDE`]) over any number of keys, for
-/// heads `heads`. `q` is (queries, width), `k` and `v` (keys, width), all row-major.
-#[allow(clippy::too_many_arguments)]
-pub fn few_queries(
-    s: Shape,
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    heads: Range<usize>,
-    out: &mut [f32],
-    layout: Layout,
-    exp: Exp,
-) -> TractResult<()> {
-    debug_assert!(s.queries <= MAX_SHORT_SIDE && s.queries > 0);
+/// One call's work: heads `heads` of every query row, written to the output in `layout`. `q` is
+/// (queries, width), `k` and `v` (keys, width), all row-major.
+#[derive(Clone, Debug)]
+pub struct Job<'a> {
+    pub shape: Shape,
+    pub q: &'a [f32],
+    pub k: &'a [f32],
+    pub v: &'a [f32],
+    pub heads: Range<usize>,
+    pub layout: Layout,
+}
+
+/// The attention of few queries (at most [`MAX_SHORT_SIDE`]) over any number of keys.
+pub fn few_queries(job: &Job, out: &mut [f32], exp: Exp) -> TractResult<()> {
+    debug_assert!(job.shape.queries <= MAX_SHORT_SIDE && job.shape.queries > 0);
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: the CPU has AVX2 and FMA (checked just above), all the function requires.
-        return unsafe { few_queries_avx2(s, q, k, v, heads, out, layout, exp) };
+        return unsafe { few_queries_avx2(job, out, exp) };
     }
-    by_width!(few_queries_n::<Native>, s.queries, (s, q, k, v, heads, out, layout, exp))
+    by_width!(few_queries_n::<Native>, job.shape.queries, (job, out, exp))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn few_queries_avx2(
-    s: Shape,
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    heads: Range<usize>,
-    out: &mut [f32],
-    layout: Layout,
-    exp: Exp,
-) -> TractResult<()> {
-    by_width!(few_queries_n::<Avx2>, s.queries, (s, q, k, v, heads, out, layout, exp))
+unsafe fn few_queries_avx2(job: &Job, out: &mut [f32], exp: Exp) -> TractResult<()> {
+    by_width!(few_queries_n::<Avx2>, job.shape.queries, (job, out, exp))
 }
 
-/// The attention of every row of `q` (any number) over few keys (at most [`MAX_SHORT_SIDE`]),
-/// for heads `heads`, written to `out` in `layout`. The head width must be a multiple of 8.
-#[allow(clippy::too_many_arguments)]
-pub fn few_keys(
-    s: Shape,
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    heads: Range<usize>,
-    out: &mut [f32],
-    layout: Layout,
-    exp: Exp,
-) -> TractResult<()> {
+/// The attention of any number of query rows over few keys (at most [`MAX_SHORT_SIDE`]). The
+/// head width must be a multiple of 8.
+pub fn few_keys(job: &Job, out: &mut [f32], exp: Exp) -> TractResult<()> {
+    let s = job.shape;
     debug_assert!(s.keys <= MAX_SHORT_SIDE && s.keys > 0 && s.head_dim.is_multiple_of(8));
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: the CPU has AVX2 and FMA (checked just above), all the function requires.
-        return unsafe { few_keys_avx2(s, q, k, v, heads, out, layout, exp) };
+        return unsafe { few_keys_avx2(job, out, exp) };
     }
-    by_width!(few_keys_n::<Native>, s.keys, (s, q, k, v, heads, out, layout, exp))
+    by_width!(few_keys_n::<Native>, s.keys, (job, out, exp))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn few_keys_avx2(
-    s: Shape,
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    heads: Range<usize>,
-    out: &mut [f32],
-    layout: Layout,
-    exp: Exp,
-) -> TractResult<()> {
-    by_width!(few_keys_n::<Avx2>, s.keys, (s, q, k, v, heads, out, layout, exp))
+unsafe fn few_keys_avx2(job: &Job, out: &mut [f32], exp: Exp) -> TractResult<()> {
+    by_width!(few_keys_n::<Avx2>, job.shape.keys, (job, out, exp))
 }
 
 /// The short side's rows as lanes, one `[V; N]` per (head, column) of the heads `heads`: lane i
@@ -197,17 +169,8 @@ fn weighted_sum<V: Vector, const N: usize>(mut terms: impl Iterator<Item = (f32,
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn few_queries_n<V: Vector, const N: usize>(
-    s: Shape,
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    heads: Range<usize>,
-    out: &mut [f32],
-    layout: Layout,
-    exp: Exp,
-) -> TractResult<()> {
+fn few_queries_n<V: Vector, const N: usize>(job: &Job, out: &mut [f32], exp: Exp) -> TractResult<()> {
+    let Job { shape: s, q, k, v, ref heads, layout } = *job;
     let (width, d, lanes) = (s.width(), s.head_dim, 8 * N);
     let scale = 1.0 / (d as f32).sqrt();
     // Query lanes of every (head, column), pre-scaled; per head the running maximum and sum of
@@ -278,17 +241,8 @@ fn few_queries_n<V: Vector, const N: usize>(
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn few_keys_n<V: Vector, const N: usize>(
-    s: Shape,
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    heads: Range<usize>,
-    out: &mut [f32],
-    layout: Layout,
-    exp: Exp,
-) -> TractResult<()> {
+fn few_keys_n<V: Vector, const N: usize>(job: &Job, out: &mut [f32], exp: Exp) -> TractResult<()> {
+    let Job { shape: s, q, k, v, ref heads, layout } = *job;
     let (width, d, lanes) = (s.width(), s.head_dim, 8 * N);
     let scale = 1.0 / (d as f32).sqrt();
     // Key lanes of every (head, column), pre-scaled; lanes beyond the keys get -inf added, so
@@ -386,56 +340,16 @@ mod tests {
         }
     }
 
-    type Kernel = fn(Shape, &[f32], &[f32], &[f32], &mut [f32], Layout, Exp) -> TractResult<()>;
+    type Kernel = fn(&Job, &mut [f32], Exp) -> TractResult<()>;
 
     /// The baseline build's kernels (NEON on arm64, plain arrays on x86-64), which the public
     /// functions skip on CPUs with AVX2.
-    fn native_few_queries(
-        s: Shape,
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
-        out: &mut [f32],
-        l: Layout,
-        exp: Exp,
-    ) -> TractResult<()> {
-        by_width!(few_queries_n::<Native>, s.queries, (s, q, k, v, 0..s.heads, out, l, exp))
+    fn native_few_queries(job: &Job, out: &mut [f32], exp: Exp) -> TractResult<()> {
+        by_width!(few_queries_n::<Native>, job.shape.queries, (job, out, exp))
     }
 
-    fn native_few_keys(
-        s: Shape,
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
-        out: &mut [f32],
-        l: Layout,
-        exp: Exp,
-    ) -> TractResult<()> {
-        by_width!(few_keys_n::<Native>, s.keys, (s, q, k, v, 0..s.heads, out, l, exp))
-    }
-
-    fn public_few_queries(
-        s: Shape,
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
-        out: &mut [f32],
-        l: Layout,
-        exp: Exp,
-    ) -> TractResult<()> {
-        few_queries(s, q, k, v, 0..s.heads, out, l, exp)
-    }
-
-    fn public_few_keys(
-        s: Shape,
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
-        out: &mut [f32],
-        l: Layout,
-        exp: Exp,
-    ) -> TractResult<()> {
-        few_keys(s, q, k, v, 0..s.heads, out, l, exp)
+    fn native_few_keys(job: &Job, out: &mut [f32], exp: Exp) -> TractResult<()> {
+        by_width!(few_keys_n::<Native>, job.shape.keys, (job, out, exp))
     }
 
     fn check(kernel: Kernel, s: Shape, amplitude: f32, what: &str) {
@@ -444,7 +358,9 @@ mod tests {
             (values(s.queries, w, 1, amplitude), values(s.keys, w, 2, amplitude), values(s.keys, w, 3, 1.0));
         let mut out = vec![f32::NAN; s.queries * w];
         let mut exp = elementwise(Func::Exp).unwrap();
-        kernel(s, &q, &k, &v, &mut out, Layout { row_stride: w, head_stride: s.head_dim }, &mut exp).unwrap();
+        let layout = Layout { row_stride: w, head_stride: s.head_dim };
+        let job = Job { shape: s, q: &q, k: &k, v: &v, heads: 0..s.heads, layout };
+        kernel(&job, &mut out, &mut exp).unwrap();
         assert_close(&out, &reference(s, &q, &k, &v), &format!("{what} {s:?} amplitude {amplitude}"));
     }
 
@@ -464,7 +380,7 @@ mod tests {
         ];
         for s in shapes {
             for amplitude in [0.5, 6.0] {
-                check(public_few_queries, s, amplitude, "few queries");
+                check(few_queries, s, amplitude, "few queries");
                 check(native_few_queries, s, amplitude, "few queries, baseline build");
             }
         }
@@ -476,7 +392,7 @@ mod tests {
         let shapes = [shape(1, 1, 1, 8), shape(200, 19, 8, 16), shape(65, 32, 2, 24), shape(130, 9, 4, 8)];
         for s in shapes {
             for amplitude in [0.5, 6.0] {
-                check(public_few_keys, s, amplitude, "few keys");
+                check(few_keys, s, amplitude, "few keys");
                 check(native_few_keys, s, amplitude, "few keys, baseline build");
             }
         }
@@ -495,9 +411,10 @@ mod tests {
             let mut out = vec![f32::NAN; 2 * per_head];
             let mut exp = elementwise(Func::Exp).unwrap();
             let layout = Layout { row_stride: s.head_dim, head_stride: per_head };
+            let job = Job { shape: s, q: &q, k: &k, v: &v, heads: 1..3, layout };
             match kernel {
-                "few queries" => few_queries(s, &q, &k, &v, 1..3, &mut out, layout, &mut exp).unwrap(),
-                _ => few_keys(s, &q, &k, &v, 1..3, &mut out, layout, &mut exp).unwrap(),
+                "few queries" => few_queries(&job, &mut out, &mut exp).unwrap(),
+                _ => few_keys(&job, &mut out, &mut exp).unwrap(),
             }
             for (hi, h) in (1..3).enumerate() {
                 for i in 0..s.queries {
