@@ -1,6 +1,6 @@
 //! The runtime graph's own operators (`segface::ops`: the fused decoder tail, the attention
-//! cores and the depthwise convolutions) against the portable, standard-ONNX graph of the same weights, and against the
-//! reference's goldens; hostile versions of those nodes are load errors.
+//! cores and the depthwise convolutions) against the portable, standard-ONNX graph of the same
+//! weights, and against the reference's goldens; hostile versions of those nodes are load errors.
 #![cfg(feature = "convert")]
 
 mod common;

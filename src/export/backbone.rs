@@ -44,25 +44,30 @@ pub enum Depthwise {
     Segface,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A convolution's channel grouping: dense, or depthwise (one group per channel) emitted as said.
+#[derive(Clone, Copy, Debug)]
+enum Grouping {
+    Dense,
+    Depthwise(Depthwise),
+}
+
 fn conv_bn(
     g: &mut GraphBuilder,
     weights: &Weights,
     prefix: &str,
     x: &str,
     stride: usize,
-    groups: usize,
+    grouping: Grouping,
     activation: Option<Activation>,
-    depthwise: Depthwise,
 ) -> Result<String> {
     let (shape, w, b) = folded_conv(weights, prefix)?;
-    let kernel = shape[2];
+    let (channels, kernel) = (shape[0], shape[2]);
     let w = g.weight(&format!("{prefix}.w"), &shape, &w, 0);
-    let b = g.constant(&format!("{prefix}.b"), &[shape[0]], &b);
-    let y = if groups > 1 && depthwise == Depthwise::Segface {
-        g.segface_depthwise_conv(x, &w, &b, stride)
-    } else {
-        g.conv(x, &w, &b, kernel, stride, groups)
+    let b = g.constant(&format!("{prefix}.b"), &[channels], &b);
+    let y = match grouping {
+        Grouping::Dense => g.conv(x, &w, &b, kernel, stride, 1),
+        Grouping::Depthwise(Depthwise::Conv) => g.conv(x, &w, &b, kernel, stride, channels),
+        Grouping::Depthwise(Depthwise::Segface) => g.segface_depthwise_conv(x, &w, &b, stride),
     };
     Ok(activate(g, y, activation))
 }
@@ -90,15 +95,17 @@ pub fn mobilenet_v3_taps(
     image: &str,
     depthwise: Depthwise,
 ) -> Result<[String; 4]> {
-    let mut x = conv_bn(g, weights, "backbone.0", image, 2, 1, Some(Activation::HardSwish), depthwise)?;
+    let hard_swish = Some(Activation::HardSwish);
+    let mut x = conv_bn(g, weights, "backbone.0", image, 2, Grouping::Dense, hard_swish)?;
     let mut taps = Vec::new();
     for (i, block) in MOBILENET_BLOCKS.iter().enumerate() {
         let feature = i + 1;
         let keys = arch::block_keys(feature, block);
         let input = x.clone();
         let mut y = x.clone();
+        let activation = Some(block.activation);
         if let Some(expand) = &keys.expand {
-            y = conv_bn(g, weights, expand, &y, 1, 1, Some(block.activation), depthwise)?;
+            y = conv_bn(g, weights, expand, &y, 1, Grouping::Dense, activation)?;
         }
         y = conv_bn(
             g,
@@ -106,20 +113,19 @@ pub fn mobilenet_v3_taps(
             &keys.depthwise,
             &y,
             block.stride,
-            block.expanded,
-            Some(block.activation),
-            depthwise,
+            Grouping::Depthwise(depthwise),
+            activation,
         )?;
         if let Some(se) = &keys.squeeze_excite {
             y = squeeze_excite(g, weights, se, &y)?;
         }
-        y = conv_bn(g, weights, &keys.project, &y, 1, 1, None, depthwise)?;
+        y = conv_bn(g, weights, &keys.project, &y, 1, Grouping::Dense, None)?;
         x = if block.has_residual() { g.add(&y, &input) } else { y };
         if TAP_FEATURES.contains(&feature) {
             taps.push(x.clone());
         }
     }
-    let last = conv_bn(g, weights, "backbone.16", &x, 1, 1, Some(Activation::HardSwish), depthwise)?;
+    let last = conv_bn(g, weights, "backbone.16", &x, 1, Grouping::Dense, hard_swish)?;
     taps.push(last);
     Ok(taps.try_into().expect("four taps"))
 }

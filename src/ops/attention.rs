@@ -121,14 +121,13 @@ impl Attention {
         if s.keys <= MAX_SHORT_SIDE && s.head_dim.is_multiple_of(8) {
             return attention_lanes::few_keys(job, out, &mut exp);
         }
-        self.run_rows(job, out)
+        self.run_rows(job, out, &mut exp)
     }
 
     /// `part` with per-head matrix products, for two long sides.
-    fn run_rows(&self, job: &Job, out: &mut [f32]) -> TractResult<()> {
+    fn run_rows(&self, job: &Job, out: &mut [f32], exp: attention_lanes::Exp) -> TractResult<()> {
         let Job { shape, q, k, v, ref heads, layout } = *job;
         let d = Dims { queries: shape.queries, keys: shape.keys, width: shape.heads * shape.head_dim };
-        let mut exp = elementwise(Func::Exp)?;
         let head_dim = d.width / self.heads;
         let scale = 1.0 / (head_dim as f32).sqrt();
         let block = (BLOCK_ELEMENTS / d.keys).max(MIN_BLOCK_ROWS).min(d.queries.max(1));

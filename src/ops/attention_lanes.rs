@@ -110,12 +110,11 @@ unsafe fn few_keys_avx2(job: &Job, out: &mut [f32], exp: Exp) -> TractResult<()>
 }
 
 /// The short side's rows as lanes, one `[V; N]` per (head, column) of the heads `heads`: lane i
-/// of (h, c) is `scale * rows[i][h * D + c]`, zero beyond `count` rows.
+/// of (h, c) is `scale * rows[i][h * D + c]`, zero beyond the rows.
 #[inline(always)]
 fn transposed_lanes<V: Vector, const N: usize>(
     s: Shape,
     rows: &[f32],
-    count: usize,
     heads: Range<usize>,
     scale: f32,
 ) -> Vec<[V; N]> {
@@ -124,8 +123,8 @@ fn transposed_lanes<V: Vector, const N: usize>(
     for h in heads {
         for c in 0..d {
             let mut column = [[0f32; 8]; N];
-            for i in 0..count {
-                column[i / 8][i % 8] = scale * rows[i * width + h * d + c];
+            for (i, row) in rows.chunks_exact(width).enumerate() {
+                column[i / 8][i % 8] = scale * row[h * d + c];
             }
             lanes.push(column.map(|x| V::load(&x)));
         }
@@ -175,7 +174,7 @@ fn few_queries_n<V: Vector, const N: usize>(job: &Job, out: &mut [f32], exp: Exp
     let scale = 1.0 / (d as f32).sqrt();
     // Query lanes of every (head, column), pre-scaled; per head the running maximum and sum of
     // the softmax, and per (head, column) the weighted sum of values.
-    let queries = transposed_lanes::<V, N>(s, q, s.queries, heads.clone(), scale);
+    let queries = transposed_lanes::<V, N>(s, q, heads.clone(), scale);
     let mut max = vec![[V::splat(f32::NEG_INFINITY); N]; heads.len()];
     let mut sum = vec![[V::splat(0.0); N]; heads.len()];
     let mut acc = vec![[V::splat(0.0); N]; heads.len() * d];
@@ -247,7 +246,7 @@ fn few_keys_n<V: Vector, const N: usize>(job: &Job, out: &mut [f32], exp: Exp) -
     let scale = 1.0 / (d as f32).sqrt();
     // Key lanes of every (head, column), pre-scaled; lanes beyond the keys get -inf added, so
     // that they weigh nothing.
-    let keys = transposed_lanes::<V, N>(s, k, s.keys, heads.clone(), scale);
+    let keys = transposed_lanes::<V, N>(s, k, heads.clone(), scale);
     let mut padding = [f32::NEG_INFINITY; MAX_SHORT_SIDE];
     padding[..s.keys].fill(0.0);
     let padding = load::<V, N>(&padding, 0);

@@ -357,6 +357,30 @@ mod tests {
         ]
     }
 
+    /// The buffers of a test's weights, each filled by `values(len, seed)`.
+    struct WeightData([Vec<f32>; 7]);
+
+    impl WeightData {
+        fn new(d: Dims, values: impl Fn(usize, usize) -> Vec<f32>) -> WeightData {
+            let lens =
+                [d.embed * 4 * d.mid, d.mid, d.mid, d.mid, d.mid * 4 * d.last, d.last, d.classes * d.last];
+            WeightData(std::array::from_fn(|i| values(lens[i], i + 1)))
+        }
+
+        fn weights(&self, d: Dims) -> Weights<'_> {
+            let [first, first_bias, norm_weight, norm_bias, second, second_bias, classes] = &self.0;
+            Weights {
+                first: ArrayView2::from_shape((d.embed, 4 * d.mid), first).unwrap(),
+                first_bias,
+                norm_weight,
+                norm_bias,
+                second: ArrayView2::from_shape((d.mid, 4 * d.last), second).unwrap(),
+                second_bias,
+                classes: ArrayView2::from_shape((d.classes, d.last), classes).unwrap(),
+            }
+        }
+    }
+
     /// Tokens channels last and channel-major give the same logits.
     #[test]
     fn both_token_layouts_give_the_same_logits() {
@@ -365,19 +389,8 @@ mod tests {
             (0..n).map(|i| ((i * 29 + seed * 13) % 17) as f32 * 0.15 - 1.2).collect()
         };
         let n = d.grid * d.grid;
-        let (first, second, classes) =
-            (values(d.embed * 4 * d.mid, 1), values(d.mid * 4 * d.last, 2), values(d.classes * d.last, 3));
-        let (first_bias, norm_weight, norm_bias, second_bias) =
-            (values(d.mid, 4), values(d.mid, 5), values(d.mid, 6), values(d.last, 7));
-        let w = Weights {
-            first: ArrayView2::from_shape((d.embed, 4 * d.mid), &first).unwrap(),
-            first_bias: &first_bias,
-            norm_weight: &norm_weight,
-            norm_bias: &norm_bias,
-            second: ArrayView2::from_shape((d.mid, 4 * d.last), &second).unwrap(),
-            second_bias: &second_bias,
-            classes: ArrayView2::from_shape((d.classes, d.last), &classes).unwrap(),
-        };
+        let data = WeightData::new(d, values);
+        let w = data.weights(d);
         let rows = values(n * d.embed, 8);
         let mut columns = vec![0f32; rows.len()];
         for t in 0..n {
@@ -464,19 +477,8 @@ mod tests {
         let values = |n: usize, seed: usize| -> Vec<f32> {
             (0..n).map(|i| ((i * 7919 + seed * 131) % 97) as f32 / 48.0 - 1.0).collect()
         };
-        let (first, second, classes) =
-            (values(d.embed * 4 * d.mid, 1), values(d.mid * 4 * d.last, 2), values(d.classes * d.last, 3));
-        let (first_bias, norm_weight, norm_bias, second_bias) =
-            (values(d.mid, 4), values(d.mid, 5), values(d.mid, 6), values(d.last, 7));
-        let w = Weights {
-            first: ArrayView2::from_shape((d.embed, 4 * d.mid), &first).unwrap(),
-            first_bias: &first_bias,
-            norm_weight: &norm_weight,
-            norm_bias: &norm_bias,
-            second: ArrayView2::from_shape((d.mid, 4 * d.last), &second).unwrap(),
-            second_bias: &second_bias,
-            classes: ArrayView2::from_shape((d.classes, d.last), &classes).unwrap(),
-        };
+        let data = WeightData::new(d, values);
+        let w = data.weights(d);
         let tokens = values(d.grid * d.grid * d.embed, 8);
         let want = definition(d, 1e-6, &tokens, &w);
         let r = d.resolution();
