@@ -188,6 +188,20 @@ fn hostile_layer_norms_are_load_errors() {
     let mut p = proto(false);
     node(&mut p, "LayerNorm").input.truncate(2);
     assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+    // The residual flag: not 0 or 1; or absent while a residual is given.
+    let mut p = proto(false);
+    node(&mut p, "LayerNorm").attribute.iter_mut().find(|a| a.name == "residual").unwrap().i = 2;
+    let e = load_error(&p);
+    assert_eq!(e.kind(), ErrorKind::InvalidModel);
+    assert!(e.to_string().contains("residual"), "{e}");
+    let mut p = proto(false);
+    node(&mut p, "LayerNorm").attribute.retain(|a| a.name != "residual");
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+    // A residual of another shape than X.
+    let mut p = proto(false);
+    let matrix = node(&mut p, "UpscaleHead").input[1].clone();
+    node(&mut p, "LayerNorm").input[3] = matrix;
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
 }
 
 #[test]

@@ -213,9 +213,20 @@ impl GraphBuilder {
         );
     }
 
-    /// segface's LayerNorm over the last axis (`crate::ops::layer_norm`).
-    pub fn segface_layer_norm(&mut self, x: &str, scale: &str, bias: &str, eps: f32) -> String {
-        self.segface_op(crate::ops::layer_norm::OP_TYPE, &[x, scale, bias], vec![attr_float("epsilon", eps)])
+    /// segface's LayerNorm over the last axis (`crate::ops::layer_norm`) of `x + residual`.
+    pub fn segface_residual_layer_norm(
+        &mut self,
+        x: &str,
+        residual: &str,
+        scale: &str,
+        bias: &str,
+        eps: f32,
+    ) -> String {
+        self.segface_op(
+            crate::ops::layer_norm::OP_TYPE,
+            &[x, scale, bias, residual],
+            vec![attr_float("epsilon", eps), attr_int("residual", 1)],
+        )
     }
 
     /// segface's depthwise convolution (`crate::ops::depthwise_conv`): padding kernel / 2.

@@ -50,13 +50,15 @@ impl Head<'_> {
         Ok(self.g.add(&y, &b))
     }
 
-    fn layer_norm(&mut self, prefix: &str, x: &str) -> Result<String> {
+    /// The post-norm `prefix` of `x + residual` (one pass over the rows in the runtime graph).
+    fn residual_norm(&mut self, prefix: &str, x: &str, residual: &str) -> Result<String> {
         let scale = self.constant_of(&format!("{prefix}.weight"))?;
         let bias = self.constant_of(&format!("{prefix}.bias"))?;
         if self.fused {
-            return Ok(self.g.segface_layer_norm(x, &scale, &bias, LN_EPS));
+            return Ok(self.g.segface_residual_layer_norm(x, residual, &scale, &bias, LN_EPS));
         }
-        Ok(self.g.layer_norm(x, &scale, &bias, LN_EPS))
+        let sum = self.g.add(x, residual);
+        Ok(self.g.layer_norm(&sum, &scale, &bias, LN_EPS))
     }
 
     /// SAM attention: project, split into 8 heads, softmax(q k^T / sqrt(head_dim)) v, merge,
@@ -327,29 +329,24 @@ pub fn segface_head(
                 &queries,
                 (num_classes, num_classes),
             )?;
-            let q = head.g.add(&queries, &sa);
-            queries = head.layer_norm(&format!("{p}.norm1"), &q)?;
+            queries = head.residual_norm(&format!("{p}.norm1"), &queries, &sa)?;
         }
         let q_pe = head.g.add(&queries, &t0_name);
         let k_pe = head.g.add(&keys, &pe);
         let t2i = head.attention(&format!("{p}.cross_attn_token_to_image"), &q_pe, &k_pe, &keys, rows_t2i)?;
-        let q = head.g.add(&queries, &t2i);
-        queries = head.layer_norm(&format!("{p}.norm2"), &q)?;
+        queries = head.residual_norm(&format!("{p}.norm2"), &queries, &t2i)?;
         let mlp = head.mlp(&format!("{p}.mlp"), &queries)?;
-        let q = head.g.add(&queries, &mlp);
-        queries = head.layer_norm(&format!("{p}.norm3"), &q)?;
+        queries = head.residual_norm(&format!("{p}.norm3"), &queries, &mlp)?;
         let q_pe = head.g.add(&queries, &t0_name);
         let i2t =
             head.attention(&format!("{p}.cross_attn_image_to_token"), &k_pe, &q_pe, &queries, rows_i2t)?;
-        let k = head.g.add(&keys, &i2t);
-        keys = head.layer_norm(&format!("{p}.norm4"), &k)?;
+        keys = head.residual_norm(&format!("{p}.norm4"), &keys, &i2t)?;
     }
     let t = "face_decoder.transformer";
     let q_pe = head.g.add(&queries, &t0_name);
     let k_pe = head.g.add(&keys, &pe);
     let fin = head.attention(&format!("{t}.final_attn_token_to_image"), &q_pe, &k_pe, &keys, rows_t2i)?;
-    let q = head.g.add(&queries, &fin);
-    let queries = head.layer_norm(&format!("{t}.norm_final_attn"), &q)?;
+    let queries = head.residual_norm(&format!("{t}.norm_final_attn"), &queries, &fin)?;
 
     // Shared hypernetwork MLP on the refined tokens: one row of weights per class.
     let m = "face_decoder.output_hypernetwork_mlps.layers";

@@ -7,13 +7,23 @@
 //! per norm at R = 512, against 3-5 ms here (measured), where each row is normalised in one pass
 //! while in the cache.
 //!
-//! Inputs (float32): X (..., E), scale (E), bias (E). Output: X's shape. Attribute `epsilon`.
+//! The transformer's post-norms take a residual sum, at R = 512 a separate pass over 16 MB for
+//! the image tokens. With the attribute `residual` = 1 the norm is of X + R (R a fourth input of
+//! X's shape), each row summed (rounded to float32 first, as the Add it replaces) while in the
+//! cache. An input that nothing else holds any more becomes the output's buffer: the image
+//! tokens' norms then allocate nothing.
+//!
+//! Inputs (float32): X (..., E), scale (E), bias (E), then R if `residual`. Output: X's shape.
+//! Attributes `epsilon`, `residual`.
 
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::{contiguous, f32_output, f32_shapes, f32_views, lane_sum, par_chunks, shape_refs};
+use super::{
+    f32_shapes, f32_slice_mut, f32_uninitialised, lane_sum, par_chunks, remaining_data, shape_refs,
+    take_exclusive,
+};
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "LayerNorm";
@@ -21,19 +31,78 @@ pub const OP_TYPE: &str = "LayerNorm";
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerNorm {
     pub epsilon: f32,
+    /// The norm is of the sum of X and a fourth input R.
+    pub residual: bool,
 }
 
 impl Eq for LayerNorm {}
 
-/// The row width E, checked against the scale and bias.
-fn width(shapes: &[&[usize]]) -> TractResult<usize> {
-    ensure!(shapes.len() == 3, "LayerNorm takes X, scale and bias, got {} inputs", shapes.len());
-    let Some(&width) = shapes[0].last() else { bail!("LayerNorm: X must have at least one axis") };
-    ensure!(width > 0, "LayerNorm: rows of X are empty");
-    for (i, name) in [(1, "scale"), (2, "bias")] {
-        ensure!(shapes[i] == [width], "LayerNorm: {name} must be ({width}), got {:?}", shapes[i]);
+impl LayerNorm {
+    /// How many inputs the attributes call for.
+    fn inputs(&self) -> usize {
+        3 + self.residual as usize
     }
-    Ok(width)
+
+    /// The row width E, checked against the scale, bias and the inputs of X's shape.
+    fn width(&self, shapes: &[&[usize]]) -> TractResult<usize> {
+        ensure!(
+            shapes.len() == self.inputs(),
+            "LayerNorm takes X, scale, bias{}: {} inputs, got {}",
+            if self.residual { ", residual" } else { "" },
+            self.inputs(),
+            shapes.len()
+        );
+        let Some(&width) = shapes[0].last() else { bail!("LayerNorm: X must have at least one axis") };
+        ensure!(width > 0, "LayerNorm: rows of X are empty");
+        for (i, name) in [(1, "scale"), (2, "bias")] {
+            ensure!(shapes[i] == [width], "LayerNorm: {name} must be ({width}), got {:?}", shapes[i]);
+        }
+        for (i, shape) in shapes.iter().enumerate().skip(3) {
+            ensure!(
+                *shape == shapes[0],
+                "LayerNorm: input {i} must have X's shape {:?}, got {shape:?}",
+                shapes[0]
+            );
+        }
+        Ok(width)
+    }
+
+    /// Normalises the rows of `out` after setting them to `rows.copy` (where they do not hold
+    /// an input already) and adding `rows.add`.
+    fn rows(&self, out: &mut [f32], rows: Rows, weights: Affine) {
+        let width = weights.scale.len();
+        for (i, row) in out.chunks_exact_mut(width).enumerate() {
+            let span = i * width..(i + 1) * width;
+            if let Some(x) = rows.copy {
+                row.copy_from_slice(&x[span.clone()]);
+            }
+            if let Some(r) = rows.add {
+                for (v, r) in row.iter_mut().zip(&r[span]) {
+                    *v += r;
+                }
+            }
+            let (mean, inv) = mean_and_inverse_deviation(row, self.epsilon);
+            for ((v, g), b) in row.iter_mut().zip(weights.scale).zip(weights.bias) {
+                *v = (*v - mean) * inv * g + b;
+            }
+        }
+    }
+}
+
+/// What makes the rows to normalise, besides what the output holds already.
+#[derive(Clone, Copy)]
+struct Rows<'a> {
+    /// Rows to copy into the output first (a fresh output buffer).
+    copy: Option<&'a [f32]>,
+    /// Rows to add (the other summand of a residual norm).
+    add: Option<&'a [f32]>,
+}
+
+/// The per-column scale and bias of the norm.
+#[derive(Clone, Copy)]
+struct Affine<'a> {
+    scale: &'a [f32],
+    bias: &'a [f32],
 }
 
 /// A row's mean and 1 / sqrt(var + epsilon), with the biased variance (the reference's LayerNorm
@@ -43,18 +112,6 @@ pub(crate) fn mean_and_inverse_deviation(row: &[f32], epsilon: f32) -> (f32, f32
     let mean = lane_sum(row, |v| v) / n;
     let var = lane_sum(row, |v| (v - mean) * (v - mean)) / n;
     (mean, 1.0 / (var + epsilon).sqrt())
-}
-
-impl LayerNorm {
-    /// Writes the normalised rows of `x` to `out`.
-    fn rows(&self, x: &[f32], out: &mut [f32], scale: &[f32], bias: &[f32]) {
-        for (row, dst) in x.chunks_exact(scale.len()).zip(out.chunks_exact_mut(scale.len())) {
-            let (mean, inv) = mean_and_inverse_deviation(row, self.epsilon);
-            for (((o, v), g), b) in dst.iter_mut().zip(row).zip(scale).zip(bias) {
-                *o = (v - mean) * inv * g + b;
-            }
-        }
-    }
 }
 
 impl Op for LayerNorm {
@@ -69,25 +126,43 @@ impl EvalOp for LayerNorm {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let views = f32_views(&inputs)?;
-        let shapes: Vec<&[usize]> = views.iter().map(|v| v.shape()).collect();
-        let width = width(&shapes)?;
-        let (x, scale, bias) = (
-            contiguous("LayerNorm", &views[0])?,
-            contiguous("LayerNorm", &views[1])?,
-            contiguous("LayerNorm", &views[2])?,
-        );
-        let output = f32_output(shapes[0], |out| {
-            let elements = out.len();
-            // Rows are independent: a multi-threaded session shares them among its threads (tract
-            // keeps small inputs, such as the 19 class tokens, on one).
-            par_chunks(out, width, elements, |first_row, rows| {
-                let x = &x[first_row * width..first_row * width + rows.len()];
-                self.rows(x, rows, scale, bias);
-                Ok(())
-            })
+        Ok(tvec!(self.run(inputs)?.into_tvalue()))
+    }
+}
+
+impl LayerNorm {
+    /// The output of these inputs. A summand that nothing else holds any more (X, else the
+    /// residual) becomes the output's buffer, written over row by row.
+    fn run(&self, inputs: TVec<TValue>) -> TractResult<Tensor> {
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+        let width = self.width(&shape_refs(&shapes))?;
+        let mut inputs: Vec<Option<TValue>> = inputs.into_iter().map(Some).collect();
+        let mut out = take_exclusive(&mut inputs[0]);
+        if out.is_none() && self.residual {
+            // x + r and r + x are the same float32 sum.
+            out = take_exclusive(&mut inputs[3]);
+        }
+        let fresh = out.is_none();
+        let mut out = match out {
+            Some(t) => t,
+            None => f32_uninitialised(&shapes[0])?,
+        };
+        let data = remaining_data("LayerNorm", &inputs)?;
+        let weights = Affine { scale: data[1].context("scale")?, bias: data[2].context("bias")? };
+        // The summands the output does not hold: the first is copied into a fresh output.
+        let mut summands = [data[0], data.get(3).copied().flatten()].into_iter().flatten();
+        let copy = if fresh { summands.next() } else { None };
+        let add = summands.next();
+        let elements = shapes[0].iter().product();
+        // Rows are independent: a multi-threaded session shares them among its threads (tract
+        // keeps small inputs, such as the 19 class tokens, on one).
+        par_chunks(f32_slice_mut(&mut out)?, width, elements, |first_row, rows| {
+            let span = first_row * width..first_row * width + rows.len();
+            let sources = Rows { copy: copy.map(|x| &x[span.clone()]), add: add.map(|r| &r[span.clone()]) };
+            self.rows(rows, sources, weights);
+            Ok(())
         })?;
-        Ok(tvec!(output))
+        Ok(out)
     }
 }
 
@@ -96,16 +171,18 @@ impl TypedOp for LayerNorm {
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let shapes = f32_shapes("LayerNorm", inputs)?;
-        width(&shape_refs(&shapes))?;
+        self.width(&shape_refs(&shapes))?;
         Ok(tvec!(f32::fact(&shapes[0])))
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
         let shapes = f32_shapes("LayerNorm", inputs)?;
-        width(&shape_refs(&shapes))?;
-        // A square for the variance and a multiply-add for the affine map per element.
+        self.width(&shape_refs(&shapes))?;
+        // A square for the variance and a multiply-add for the affine map per element, and an add
+        // for the residual.
         let elements: usize = shapes[0].iter().product();
-        Ok(tvec!((Cost::FMA(f32::datum_type()), (2 * elements).to_dim())))
+        let per_element = 2 + self.residual as usize;
+        Ok(tvec!((Cost::FMA(f32::datum_type()), (per_element * elements).to_dim())))
     }
 }
 
@@ -113,7 +190,8 @@ impl TypedOp for LayerNorm {
 pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
     let epsilon: f32 = node.get_attr("epsilon")?;
     ensure!(epsilon.is_finite() && epsilon > 0.0, "LayerNorm: epsilon must be positive, got {epsilon}");
-    Ok((super::inference(LayerNorm { epsilon }), vec![]))
+    let residual = super::flag(node, "LayerNorm", "residual")?;
+    Ok((super::inference(LayerNorm { epsilon, residual }), vec![]))
 }
 
 impl super::InferenceRules for LayerNorm {
@@ -123,7 +201,7 @@ impl super::InferenceRules for LayerNorm {
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
-        check_input_arity(inputs, 3)?;
+        check_input_arity(inputs, self.inputs())?;
         check_output_arity(outputs, 1)?;
         s.equals(&outputs[0].datum_type, f32::datum_type())?;
         s.equals(&outputs[0].shape, &inputs[0].shape)
@@ -133,34 +211,107 @@ impl super::InferenceRules for LayerNorm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tract_linalg::multithread::{multithread_tract_scope, Executor};
 
-    /// Rows normalised by the definition, computed in f64.
-    #[test]
-    fn rows_match_the_definition() {
-        let (rows, width, eps) = (5, 7, 1e-5f32);
-        let x: Vec<f32> = (0..rows * width).map(|i| ((i * 37) % 23) as f32 * 0.4 - 3.0).collect();
-        let scale: Vec<f32> = (0..width).map(|i| 0.5 + i as f32 * 0.1).collect();
-        let bias: Vec<f32> = (0..width).map(|i| i as f32 * 0.2 - 0.5).collect();
-        let mut out = vec![0f32; x.len()];
-        LayerNorm { epsilon: eps }.rows(&x, &mut out, &scale, &bias);
-        for (r, (row, got)) in x.chunks_exact(width).zip(out.chunks_exact(width)).enumerate() {
+    fn values(n: usize, seed: usize, amplitude: f32) -> Vec<f32> {
+        (0..n).map(|i| (((i * 37 + seed * 11) % 23) as f32 / 11.0 - 1.0) * amplitude).collect()
+    }
+
+    /// X, scale, bias, and R for a residual norm, of (rows, width) rows.
+    fn inputs(op: &LayerNorm, rows: usize, width: usize) -> Vec<Tensor> {
+        let mut inputs = vec![
+            Tensor::from_shape(&[rows, width], &values(rows * width, 1, 3.0)).unwrap(),
+            Tensor::from_shape(&[width], &values(width, 2, 1.0)).unwrap(),
+            Tensor::from_shape(&[width], &values(width, 3, 0.5)).unwrap(),
+        ];
+        if op.residual {
+            inputs.push(Tensor::from_shape(&[rows, width], &values(rows * width, 4, 2.0)).unwrap());
+        }
+        inputs
+    }
+
+    /// The output of `op` on `inputs`; `held` says which of them another holder keeps (so that
+    /// the operator may not write over them).
+    fn run(op: &LayerNorm, inputs: &[Tensor], held: &[bool]) -> Vec<f32> {
+        let values: TVec<TValue> = inputs.iter().map(|t| t.clone().into_tvalue()).collect();
+        let holders: Vec<TValue> =
+            values.iter().zip(held).filter(|(_, &h)| h).map(|(v, _)| v.clone()).collect();
+        let out = super::super::f32_values(&op.run(values).unwrap());
+        for (kept, original) in
+            holders.iter().zip(inputs.iter().zip(held).filter(|(_, &h)| h).map(|(t, _)| t))
+        {
+            assert_eq!(&**kept, original, "an input another node holds was written over");
+        }
+        out
+    }
+
+    /// Rows normalised by the definition, computed in f64, of the sum of X and R for a residual
+    /// norm.
+    fn check(op: &LayerNorm, inputs: &[Tensor], got: &[f32]) {
+        let data: Vec<Vec<f32>> = inputs.iter().map(super::super::f32_values).collect();
+        let (x, scale, bias) = (&data[0], &data[1], &data[2]);
+        let width = scale.len();
+        for (r, got) in got.chunks_exact(width).enumerate() {
+            let row: Vec<f32> = (0..width)
+                .map(|i| x[r * width + i] + if op.residual { data[3][r * width + i] } else { 0.0 })
+                .collect();
             let mean = row.iter().map(|&v| v as f64).sum::<f64>() / width as f64;
             let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / width as f64;
             for i in 0..width {
-                let expected =
-                    (row[i] as f64 - mean) / (var + eps as f64).sqrt() * scale[i] as f64 + bias[i] as f64;
-                assert!((got[i] as f64 - expected).abs() < 1e-5, "({r}, {i}): {} vs {expected}", got[i]);
+                let y = (row[i] as f64 - mean) / (var + op.epsilon as f64).sqrt() * scale[i] as f64
+                    + bias[i] as f64;
+                assert!((got[i] as f64 - y).abs() < 1e-5, "({r}, {i}): {} vs {y}", got[i]);
             }
         }
     }
 
+    /// Every way of finding the output's buffer (fresh, X's, R's) computes the definition, and
+    /// leaves alone the inputs that are still held elsewhere.
     #[test]
-    fn scale_and_bias_must_fit_the_rows() {
-        assert_eq!(width(&[&[19, 256], &[256], &[256]]).unwrap(), 256);
-        assert!(width(&[&[19, 256], &[255], &[256]]).is_err());
-        assert!(width(&[&[19, 256], &[256], &[256, 1]]).is_err());
-        assert!(width(&[&[19, 0], &[0], &[0]]).is_err());
-        assert!(width(&[&[], &[1], &[1]]).is_err());
-        assert!(width(&[&[19, 256], &[256]]).is_err());
+    fn rows_match_the_definition_in_any_buffer() {
+        let plain = LayerNorm { epsilon: 1e-5, residual: false };
+        let residual = LayerNorm { epsilon: 1e-5, residual: true };
+        let cases: [(&LayerNorm, &[bool]); 6] = [
+            (&plain, &[true, true, true]),
+            (&plain, &[false, true, true]),
+            (&residual, &[true, true, true, true]),
+            (&residual, &[false, true, true, true]),
+            (&residual, &[true, true, true, false]),
+            (&residual, &[false, true, true, false]),
+        ];
+        for (op, held) in cases {
+            let inputs = inputs(op, 5, 7);
+            check(op, &inputs, &run(op, &inputs, held));
+        }
+    }
+
+    /// A session's pool shares the rows among its threads: the same values as one thread.
+    #[test]
+    fn a_pool_computes_what_one_thread_does() {
+        let op = LayerNorm { epsilon: 1e-5, residual: true };
+        // Over tract's threading threshold of 32768 elements.
+        let inputs = inputs(&op, 301, 128);
+        let single = run(&op, &inputs, &[false, true, true, false]);
+        let pooled = multithread_tract_scope(Executor::multithread(3), || {
+            run(&op, &inputs, &[false, true, true, false])
+        });
+        assert_eq!(single, pooled);
+        check(&op, &inputs, &pooled);
+    }
+
+    #[test]
+    fn inputs_must_fit_the_rows() {
+        let plain = LayerNorm { epsilon: 1e-5, residual: false };
+        assert_eq!(plain.width(&[&[19, 256], &[256], &[256]]).unwrap(), 256);
+        assert!(plain.width(&[&[19, 256], &[255], &[256]]).is_err());
+        assert!(plain.width(&[&[19, 256], &[256], &[256, 1]]).is_err());
+        assert!(plain.width(&[&[19, 0], &[0], &[0]]).is_err());
+        assert!(plain.width(&[&[], &[1], &[1]]).is_err());
+        assert!(plain.width(&[&[19, 256], &[256]]).is_err());
+        assert!(plain.width(&[&[19, 256], &[256], &[256], &[19, 256]]).is_err());
+        let residual = LayerNorm { epsilon: 1e-5, residual: true };
+        assert_eq!(residual.width(&[&[19, 256], &[256], &[256], &[19, 256]]).unwrap(), 256);
+        assert!(residual.width(&[&[19, 256], &[256], &[256]]).is_err());
+        assert!(residual.width(&[&[19, 256], &[256], &[256], &[18, 256]]).is_err());
     }
 }

@@ -160,15 +160,65 @@ pub(crate) fn elementwise(func: Func) -> TractResult<impl FnMut(&mut [f32]) -> T
     })
 }
 
-/// A zeroed float32 output of `shape`, filled by `fill`.
+/// A float32 tensor of `shape` for an operator's output, every element of which the operator
+/// must write before anything reads it.
+///
+/// It is not zeroed: at R = 512 a parse would clear about 100 MB that its operators overwrite
+/// anyway. Builds with debug assertions (the test suite) fill it with NaN instead, so that an
+/// element a kernel leaves unwritten turns a test's output into NaN.
+pub(crate) fn f32_uninitialised(shape: &[usize]) -> TractResult<Tensor> {
+    // SAFETY: as for tract's own operators' outputs: the caller writes every element before
+    // anything reads it (the NaN fill below makes the tests check that), and f32 has no invalid
+    // values.
+    let mut output = unsafe { Tensor::uninitialized::<f32>(shape)? };
+    if cfg!(debug_assertions) {
+        f32_slice_mut(&mut output)?.fill(f32::NAN);
+    }
+    Ok(output)
+}
+
+/// The tensor of an input that nothing else holds (tract has let go of it: this operator is its
+/// last reader), to be written over as an output; `None` where it is shared (a constant, or a
+/// value another node still reads), is not float32, or has already been taken.
+pub(crate) fn take_exclusive(input: &mut Option<TValue>) -> Option<Tensor> {
+    match input {
+        Some(t) if t.is_exclusive() && t.datum_type() == f32::datum_type() => {
+            // Exclusive: into_tensor moves the tensor out of its Arc without copying it.
+            input.take().map(|t| t.into_tensor())
+        }
+        _ => None,
+    }
+}
+
+/// The float32 data of the inputs an operator has not taken ([`take_exclusive`]), each
+/// contiguous; `op` names the operator in the error.
+pub(crate) fn remaining_data<'a>(
+    op: &str,
+    inputs: &'a [Option<TValue>],
+) -> TractResult<Vec<Option<&'a [f32]>>> {
+    inputs
+        .iter()
+        .map(|t| t.as_ref().map(|t| contiguous(op, &t.to_plain_array_view::<f32>()?)).transpose())
+        .collect()
+}
+
+/// A float32 tensor's elements, to write.
+pub(crate) fn f32_slice_mut(t: &mut Tensor) -> TractResult<&mut [f32]> {
+    t.to_plain_array_view_mut::<f32>()?.into_slice().context("output tensor not contiguous")
+}
+
+/// A float32 tensor's elements, copied (for tests).
+#[cfg(test)]
+pub(crate) fn f32_values(t: &Tensor) -> Vec<f32> {
+    t.to_plain_array_view::<f32>().expect("a float32 tensor").iter().copied().collect()
+}
+
+/// A float32 output of `shape`, every element of which `fill` writes ([`f32_uninitialised`]).
 pub(crate) fn f32_output(
     shape: &[usize],
     fill: impl FnOnce(&mut [f32]) -> TractResult<()>,
 ) -> TractResult<TValue> {
-    let mut output = Tensor::zero::<f32>(shape)?;
-    {
-        let mut view = output.to_plain_array_view_mut::<f32>()?;
-        fill(view.as_slice_mut().context("output tensor not contiguous")?)?;
-    }
+    let mut output = f32_uninitialised(shape)?;
+    fill(f32_slice_mut(&mut output)?)?;
     Ok(output.into_tvalue())
 }

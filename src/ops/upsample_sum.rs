@@ -22,7 +22,10 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::{contiguous, f32_output, f32_shapes, f32_views, par_chunks, shape_refs};
+use super::{
+    f32_output, f32_shapes, f32_slice_mut, f32_uninitialised, par_chunks, remaining_data, shape_refs,
+    take_exclusive,
+};
 use crate::bilinear::{taps, Tap};
 use crate::export::constants::bilinear_matrix;
 
@@ -90,11 +93,12 @@ fn add_upsampled(
 }
 
 /// Channels last: writes output rows `first_row..` into `out`: the first map's row (`row_len`
-/// values: W pixels of C channels) plus the bilinear resize of each small map `(x, h, w)`. Each
-/// row is finished while in the cache before the next one starts.
+/// values: W pixels of C channels; `None` where `out` holds them already) plus the bilinear
+/// resize of each small map `(x, h, w)`. Each row is finished while in the cache before the
+/// next one starts.
 #[allow(clippy::too_many_arguments)]
 fn upsampled_rows_channels_last(
-    first: &[f32],
+    first: Option<&[f32]>,
     maps: &[(&[f32], usize, usize)],
     resizes: &[(Vec<Tap>, Vec<Tap>)],
     channels: usize,
@@ -106,7 +110,9 @@ fn upsampled_rows_channels_last(
     let c = channels;
     for (i, dst) in out.chunks_exact_mut(row_len).enumerate() {
         let y = first_row + i;
-        dst.copy_from_slice(&first[y * row_len..(y + 1) * row_len]);
+        if let Some(first) = first {
+            dst.copy_from_slice(&first[y * row_len..(y + 1) * row_len]);
+        }
         for (&(x, _, w), (rows, cols)) in maps.iter().zip(resizes) {
             let small_len = w * c;
             let blended = &mut blended[..small_len];
@@ -156,31 +162,53 @@ impl UpsampleSum {
         })
     }
 
-    fn eval_channels_last(&self, dims: &[(usize, usize, usize)], maps: &[&[f32]]) -> TractResult<TValue> {
+    /// Channels last: `out` gets the sum. `first` is the first map, `None` where `out` is its
+    /// buffer already.
+    fn eval_channels_last(
+        &self,
+        dims: &[(usize, usize, usize)],
+        first: Option<&[f32]>,
+        small_maps: &[&[f32]],
+        mut out: Tensor,
+    ) -> TractResult<Tensor> {
         let (c, h, w) = dims[0];
         let small: Vec<(&[f32], usize, usize)> =
-            maps[1..].iter().zip(&dims[1..]).map(|(x, &(_, hi, wi))| (*x, hi, wi)).collect();
+            small_maps.iter().zip(&dims[1..]).map(|(x, &(_, hi, wi))| (*x, hi, wi)).collect();
         let resizes: Vec<(Vec<Tap>, Vec<Tap>)> =
             small.iter().map(|&(_, hi, wi)| (taps(hi, h).collect(), taps(wi, w).collect())).collect();
         let widest = small.iter().map(|&(_, _, wi)| wi).max().unwrap_or(0);
-        f32_output(&[1, h, w, c], |out| {
-            let elements = out.len();
-            // Rows are independent: a multi-threaded session shares them among its threads.
-            par_chunks(out, w * c, elements, |first_row, rows| {
-                let mut blended = vec![0f32; widest * c];
-                upsampled_rows_channels_last(
-                    maps[0],
-                    &small,
-                    &resizes,
-                    c,
-                    w * c,
-                    first_row,
-                    rows,
-                    &mut blended,
-                );
-                Ok(())
-            })
-        })
+        let row_len = w * c;
+        // Rows are independent: a multi-threaded session shares them among its threads.
+        par_chunks(f32_slice_mut(&mut out)?, row_len, h * row_len, |first_row, rows| {
+            let mut blended = vec![0f32; widest * c];
+            upsampled_rows_channels_last(first, &small, &resizes, c, row_len, first_row, rows, &mut blended);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The output of these inputs. Channels last, a first map that nothing else holds any more
+    /// becomes the output's buffer, its rows added to in place (at R = 512 the fusion's 16 MB
+    /// full-resolution product).
+    fn run(&self, inputs: TVec<TValue>) -> TractResult<Tensor> {
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+        let dims = dims(&shape_refs(&shapes), self.channels_last)?;
+        let mut inputs: Vec<Option<TValue>> = inputs.into_iter().map(Some).collect();
+        let out = if self.channels_last { take_exclusive(&mut inputs[0]) } else { None };
+        let data = remaining_data("UpsampleSum", &inputs)?;
+        let small = data[1..].iter().map(|m| m.context("a map")).collect::<TractResult<Vec<_>>>()?;
+        match out {
+            Some(out) => self.eval_channels_last(&dims, None, &small, out),
+            None => {
+                let first = data[0].context("the first map")?;
+                if self.channels_last {
+                    self.eval_channels_last(&dims, Some(first), &small, f32_uninitialised(&shapes[0])?)
+                } else {
+                    let maps: Vec<&[f32]> = std::iter::once(first).chain(small).collect();
+                    Ok(self.eval_channels_first(&dims, &maps)?.into_tensor())
+                }
+            }
+        }
     }
 }
 
@@ -196,16 +224,7 @@ impl EvalOp for UpsampleSum {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let views = f32_views(&inputs)?;
-        let shapes: Vec<&[usize]> = views.iter().map(|v| v.shape()).collect();
-        let dims = dims(&shapes, self.channels_last)?;
-        let maps = views.iter().map(|v| contiguous("UpsampleSum", v)).collect::<TractResult<Vec<_>>>()?;
-        let output = if self.channels_last {
-            self.eval_channels_last(&dims, &maps)?
-        } else {
-            self.eval_channels_first(&dims, &maps)?
-        };
-        Ok(tvec!(output))
+        Ok(tvec!(self.run(inputs)?.into_tvalue()))
     }
 }
 
@@ -257,7 +276,7 @@ mod tests {
     use super::*;
 
     /// (C, h, w) planes as (h, w, C) pixels.
-    fn channels_last(x: &[f32], (c, h, w): (usize, usize, usize)) -> Vec<f32> {
+    fn channels_last_pixels(x: &[f32], (c, h, w): (usize, usize, usize)) -> Vec<f32> {
         let mut out = vec![0f32; x.len()];
         for ch in 0..c {
             for p in 0..h * w {
@@ -267,7 +286,31 @@ mod tests {
         out
     }
 
-    /// Both layouts compute the same sum, on odd sizes and a map as large as the first.
+    /// The sum through `run`, on maps given as (1, C, h, w) planes, in either layout; `held`:
+    /// whether another holder keeps the first map (so that it may not be written over).
+    fn sum(maps: &[Vec<f32>], dims: &[(usize, usize, usize)], channels_last: bool, held: bool) -> Vec<f32> {
+        let inputs: TVec<TValue> = maps
+            .iter()
+            .zip(dims)
+            .map(|(x, &(c, h, w))| {
+                let t = match channels_last {
+                    true => Tensor::from_shape(&[1, h, w, c], &channels_last_pixels(x, (c, h, w))),
+                    false => Tensor::from_shape(&[1, c, h, w], x),
+                };
+                t.unwrap().into_tvalue()
+            })
+            .collect();
+        let first = inputs[0].clone().into_tensor();
+        let holder = held.then(|| inputs[0].clone());
+        let out = UpsampleSum { channels_last }.run(inputs).unwrap();
+        if let Some(holder) = holder {
+            assert_eq!(*holder, first, "the first map, still held elsewhere, was written over");
+        }
+        super::super::f32_values(&out)
+    }
+
+    /// Both layouts compute the same sum, on odd sizes and a map as large as the first, in a
+    /// fresh buffer or in the first map's.
     #[test]
     fn channels_last_and_channels_first_agree() {
         let dims = [(5, 9, 7), (5, 9, 7), (5, 4, 3), (5, 1, 2)];
@@ -278,17 +321,13 @@ mod tests {
                 (0..c * h * w).map(|i| ((i * 31 + m * 7) % 19) as f32 * 0.3 - 2.5).collect()
             })
             .collect();
-        let first: Vec<&[f32]> = maps.iter().map(Vec::as_slice).collect();
-        let transposed: Vec<Vec<f32>> = maps.iter().zip(&dims).map(|(x, &d)| channels_last(x, d)).collect();
-        let last: Vec<&[f32]> = transposed.iter().map(Vec::as_slice).collect();
-        let planes = UpsampleSum { channels_last: false }.eval_channels_first(&dims, &first).unwrap();
-        let pixels = UpsampleSum { channels_last: true }.eval_channels_last(&dims, &last).unwrap();
-        assert_eq!(pixels.shape(), [1, 9, 7, 5]);
-        let planes = planes.to_plain_array_view::<f32>().unwrap();
-        let expected = channels_last(planes.as_slice().unwrap(), dims[0]);
-        let pixels = pixels.to_plain_array_view::<f32>().unwrap();
-        for (i, (got, want)) in pixels.as_slice().unwrap().iter().zip(&expected).enumerate() {
-            assert!((got - want).abs() < 1e-5, "element {i}: {got} vs {want}");
+        let planes = sum(&maps, &dims, false, true);
+        let expected = channels_last_pixels(&planes, dims[0]);
+        for held in [true, false] {
+            let pixels = sum(&maps, &dims, true, held);
+            for (i, (got, want)) in pixels.iter().zip(&expected).enumerate() {
+                assert!((got - want).abs() < 1e-5, "element {i} (held {held}): {got} vs {want}");
+            }
         }
     }
 
