@@ -234,13 +234,17 @@ mod tests {
     /// the operator may not write over them).
     fn run(op: &LayerNorm, inputs: &[Tensor], held: &[bool]) -> Vec<f32> {
         let values: TVec<TValue> = inputs.iter().map(|t| t.clone().into_tvalue()).collect();
-        let holders: Vec<TValue> =
-            values.iter().zip(held).filter(|(_, &h)| h).map(|(v, _)| v.clone()).collect();
+        // Each held input's second reference, with the tensor it must still equal.
+        let kept: Vec<(TValue, &Tensor)> = values
+            .iter()
+            .zip(inputs)
+            .zip(held)
+            .filter(|(_, &h)| h)
+            .map(|((v, t), _)| (v.clone(), t))
+            .collect();
         let out = super::super::f32_values(&op.run(values).unwrap());
-        for (kept, original) in
-            holders.iter().zip(inputs.iter().zip(held).filter(|(_, &h)| h).map(|(t, _)| t))
-        {
-            assert_eq!(&**kept, original, "an input another node holds was written over");
+        for (kept, original) in kept {
+            assert_eq!(&*kept, original, "an input another node holds was written over");
         }
         out
     }
