@@ -38,6 +38,7 @@ pub mod preprocess;
 pub mod profile;
 pub mod resize;
 mod rng;
+mod schedule;
 mod session;
 mod stored_constants;
 #[cfg(feature = "training")]

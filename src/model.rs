@@ -331,7 +331,7 @@ impl Model {
         }
         let info = ModelInfo { precision, ..metadata::describe(&props, r, num_classes, classes, sha256)? };
         crate::vector_state::clear_upper_vector_state();
-        let plan = typed.into_runnable().map_err(|e| invalid("cannot plan the graph", e))?;
+        let plan = crate::schedule::plan(typed).map_err(|e| invalid("cannot plan the graph", e))?;
         return_freed_memory();
         Ok(Model { inner: Arc::new(ModelInner { plan, info }) })
     }

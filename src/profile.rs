@@ -4,6 +4,8 @@
 //! to `OptMatMul`).
 //! Each node also carries its multiply-accumulate count from tract's own cost model, so a class's
 //! arithmetic rate can be set against the machine's f32 peak (`segface bench --profile`).
+//! [`planned_memory`] gives the bytes of intermediate tensors a parse holds at once, from the
+//! graph's shapes and the plan's order.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -13,9 +15,27 @@ use tract_onnx::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::image_view::ImageView;
+use crate::model::Model;
 use crate::precision::engine_input;
 use crate::preprocess::normalize_into;
 use crate::session::Session;
+
+/// Bytes of intermediate tensors a parse holds at once, planned from the graph's shapes (the
+/// model's own constants and the session's buffers come on top).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlannedMemory {
+    /// In the order the plan evaluates its nodes, chosen for the bytes held at once.
+    pub peak_bytes: u64,
+    /// In tract's own memory-aware order, which counts values rather than bytes: the baseline.
+    pub tract_order_peak_bytes: u64,
+}
+
+/// The intermediate peak of `model`'s plan, and what tract's own order would hold.
+pub fn planned_memory(model: &Model) -> Result<PlannedMemory> {
+    let (peak_bytes, tract_order_peak_bytes) = crate::schedule::planned_peaks(&model.inner().plan)
+        .map_err(|e| Error::engine(ErrorKind::Inference, "cannot measure the plan", e))?;
+    Ok(PlannedMemory { peak_bytes, tract_order_peak_bytes })
+}
 
 /// Time spent in one operator class per run.
 #[derive(Clone, Debug, PartialEq)]

@@ -671,6 +671,12 @@ fn bench(
         parse_peak_live as f64 / 1e6,
         live_before as f64 / 1e6
     );
+    let planned = segface::profile::planned_memory(session.model()).map_err(err)?;
+    println!(
+        "planned intermediates: {:.0} MB at once (tract's own order: {:.0} MB)",
+        planned.peak_bytes as f64 / 1e6,
+        planned.tract_order_peak_bytes as f64 / 1e6
+    );
     bench_frame_path(&mut session, &view, iters, median)?;
     if extras.detect {
         bench_detection(&model, &view, iters, median)?;
