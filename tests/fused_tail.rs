@@ -49,8 +49,10 @@ fn the_portable_graph_is_standard_onnx_and_the_runtime_graph_uses_segface_operat
     custom.sort();
     // Six attentions (block 1's self-attention, two of each cross-attention, the final one; block
     // 0's self-attention is a constant), the backbone's 15 depthwise convolutions, eight norms
-    // (block 0's first is part of that constant), the tail and the fusion's upsampled sum.
-    let mut expected = vec!["Attention"; 6];
+    // (block 0's first is part of that constant), the tail, the fusion's upsampled sum and the
+    // three additions of the keys' positional encoding.
+    let mut expected = vec!["AddPositionalEncoding"; 3];
+    expected.extend(["Attention"; 6]);
     expected.extend(["DepthwiseConv"; 15]);
     expected.extend(["LayerNorm"; 8]);
     expected.extend(["UpsampleSum", "UpscaleHead"]);
@@ -72,6 +74,10 @@ fn the_portable_graph_is_standard_onnx_and_the_runtime_graph_uses_segface_operat
     assert_eq!(ops(&fused, "Softmax"), 0);
     assert_eq!(ops(&portable, "LayerNormalization"), 8);
     assert_eq!(ops(&fused, "LayerNormalization"), 0);
+    // The positional encoding: a constant subgraph in the portable graph, computed where it is
+    // added in the runtime graph (not stored).
+    assert_eq!((ops(&portable, "Sin"), ops(&portable, "Cos")), (1, 1));
+    assert_eq!((ops(&fused, "Sin"), ops(&fused, "Cos")), (0, 0));
     // The runtime graph keeps the image tokens channels last: no transposition after the fusion.
     let after_fusion = |p: &ModelProto| {
         let nodes = &p.graph.as_ref().unwrap().node;
@@ -201,6 +207,49 @@ fn hostile_layer_norms_are_load_errors() {
     let mut p = proto(false);
     let matrix = node(&mut p, "UpscaleHead").input[1].clone();
     node(&mut p, "LayerNorm").input[3] = matrix;
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+}
+
+#[test]
+fn hostile_positional_encodings_are_load_errors() {
+    const OP: &str = "AddPositionalEncoding";
+    let attribute = |p: &mut ModelProto, name: &str| -> i64 {
+        node(p, OP).attribute.iter().find(|a| a.name == name).unwrap().i
+    };
+    // Grids that do not fit the tokens, or that no image has.
+    for (name, value) in [("rows", 0), ("rows", -64), ("cols", 1 << 40), ("rows", 63), ("cols", 65)] {
+        let mut p = proto(false);
+        node(&mut p, OP).attribute.iter_mut().find(|a| a.name == name).unwrap().i = value;
+        let e = load_error(&p);
+        assert_eq!(e.kind(), ErrorKind::InvalidModel, "{name} = {value}");
+        assert!(e.to_string().contains("AddPositionalEncoding"), "{e}");
+    }
+    let mut p = proto(false);
+    assert_eq!((attribute(&mut p, "rows"), attribute(&mut p, "cols")), (64, 64));
+    node(&mut p, OP).attribute.retain(|a| a.name != "cols");
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+    // G not a constant: the keys themselves.
+    let mut p = proto(false);
+    let keys = node(&mut p, OP).input[0].clone();
+    node(&mut p, OP).input[1] = keys;
+    let e = load_error(&p);
+    assert_eq!(e.kind(), ErrorKind::InvalidModel);
+    // G of another shape: a norm's scale (256) or the tail's first kernel (256 x 256).
+    for (donor, input) in [("LayerNorm", 1), ("UpscaleHead", 1)] {
+        let mut p = proto(false);
+        let other = node(&mut p, donor).input[input].clone();
+        node(&mut p, OP).input[1] = other;
+        assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel, "G from {donor}");
+    }
+    // G with a value that is not finite.
+    let mut p = proto(false);
+    let g = node(&mut p, OP).input[1].clone();
+    let init = p.graph.as_mut().unwrap().initializer.iter_mut().find(|t| t.name == g).unwrap();
+    init.raw_data[..4].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+    // No G.
+    let mut p = proto(false);
+    node(&mut p, OP).input.truncate(1);
     assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
 }
 

@@ -229,6 +229,22 @@ impl GraphBuilder {
         )
     }
 
+    /// segface's X + positional encoding (`crate::ops::positional_encoding`) on a `rows x cols`
+    /// grid, from the (2, F) Gaussian matrix `gaussian` (an initializer).
+    pub fn segface_add_positional_encoding(
+        &mut self,
+        x: &str,
+        gaussian: &str,
+        rows: usize,
+        cols: usize,
+    ) -> String {
+        self.segface_op(
+            crate::ops::positional_encoding::OP_TYPE,
+            &[x, gaussian],
+            vec![attr_int("rows", rows as i64), attr_int("cols", cols as i64)],
+        )
+    }
+
     /// segface's depthwise convolution (`crate::ops::depthwise_conv`): padding kernel / 2.
     pub fn segface_depthwise_conv(&mut self, x: &str, weight: &str, bias: &str, stride: usize) -> String {
         self.segface_op(

@@ -8,8 +8,10 @@
 //!   their product runs at each tap's own resolution and only 256 channels are upsampled.
 //!   Upsampling is two small matrix products (columns, then rows) instead of a Resize op, or
 //!   segface's `UpsampleSum` in the runtime graph.
-//! - Constants: the positional encoding and block 0's self-attention + norm1 (which only see the
-//!   class tokens) are computed at export.
+//! - Constants: block 0's self-attention + norm1 (which only see the class tokens) are computed
+//!   at export; the positional encoding is a small constant subgraph in the portable graph, and
+//!   computed by segface's `AddPositionalEncoding` from its Gaussian matrix in the runtime graph
+//!   (never stored: 16 MB at R = 512).
 //!
 //! The runtime graph also keeps the image tokens channels last from the fusion on (the fusion's
 //! products take NHWC taps, `UpsampleSum` and `UpscaleHead` read and write that layout), so that
@@ -59,6 +61,17 @@ impl Head<'_> {
         }
         let sum = self.g.add(x, residual);
         Ok(self.g.layer_norm(&sum, &scale, &bias, LN_EPS))
+    }
+
+    /// The keys plus their positional encoding: segface's operator in the runtime graph, an
+    /// add of the stored encoding in the portable one.
+    fn keys_with_encoding(&mut self, keys: &str, encoding: &KeyEncoding) -> String {
+        match encoding {
+            KeyEncoding::Computed { gaussian, side } => {
+                self.g.segface_add_positional_encoding(keys, gaussian, *side, *side)
+            }
+            KeyEncoding::Stored(pe) => self.g.add(keys, pe),
+        }
     }
 
     /// SAM attention: project, split into 8 heads, softmax(q k^T / sqrt(head_dim)) v, merge,
@@ -198,6 +211,15 @@ fn projections<'w>(w: &'w Weights, prefix: &str) -> Result<[(&'w [f32], &'w [f32
     Ok([get("q_proj")?, get("k_proj")?, get("v_proj")?, get("out_proj")?])
 }
 
+/// How the image tokens' positional encoding P reaches the keys.
+enum KeyEncoding {
+    /// Computed where it is added, from the (2, F) Gaussian matrix (this initializer's name), on
+    /// a `side x side` grid.
+    Computed { gaussian: String, side: usize },
+    /// P, an (N, 256) value of the graph.
+    Stored(String),
+}
+
 /// The (N, 256) positional encoding as a small constant subgraph rather than N x 256 stored
 /// floats (16 MB at R = 512): phases = grid @ G, with the grid's cell centres in [-1, 1] already
 /// multiplied by 2 pi, then [sin, cos]. The runtime evaluates it once at load
@@ -301,7 +323,12 @@ pub fn segface_head(
         head.g.transpose(&k, &[1, 0])
     };
     // The image tokens' positional encoding P.
-    let pe = positional_encoding(head.g, w, h0)?;
+    let pe = if head.fused {
+        let gaussian = head.constant_of("pe_layer.positional_encoding_gaussian_matrix")?;
+        KeyEncoding::Computed { gaussian, side: h0 }
+    } else {
+        KeyEncoding::Stored(positional_encoding(head.g, w, h0)?)
+    };
 
     let t0 = class_tokens(w, num_classes)?;
     let t0_name = head.g.constant("class_tokens", &[num_classes, EMBED_DIM], &t0.data);
@@ -332,7 +359,7 @@ pub fn segface_head(
             queries = head.residual_norm(&format!("{p}.norm1"), &queries, &sa)?;
         }
         let q_pe = head.g.add(&queries, &t0_name);
-        let k_pe = head.g.add(&keys, &pe);
+        let k_pe = head.keys_with_encoding(&keys, &pe);
         let t2i = head.attention(&format!("{p}.cross_attn_token_to_image"), &q_pe, &k_pe, &keys, rows_t2i)?;
         queries = head.residual_norm(&format!("{p}.norm2"), &queries, &t2i)?;
         let mlp = head.mlp(&format!("{p}.mlp"), &queries)?;
@@ -344,7 +371,7 @@ pub fn segface_head(
     }
     let t = "face_decoder.transformer";
     let q_pe = head.g.add(&queries, &t0_name);
-    let k_pe = head.g.add(&keys, &pe);
+    let k_pe = head.keys_with_encoding(&keys, &pe);
     let fin = head.attention(&format!("{t}.final_attn_token_to_image"), &q_pe, &k_pe, &keys, rows_t2i)?;
     let queries = head.residual_norm(&format!("{t}.norm_final_attn"), &queries, &fin)?;
 

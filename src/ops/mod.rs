@@ -11,6 +11,7 @@ pub mod attention;
 mod attention_lanes;
 pub mod depthwise_conv;
 pub mod layer_norm;
+pub mod positional_encoding;
 pub mod upsample_sum;
 pub mod upscale_head;
 mod vector;
@@ -24,6 +25,7 @@ pub fn onnx() -> tract_onnx::Onnx {
     onnx.op_register.insert(attention::OP_TYPE, attention::parse);
     onnx.op_register.insert(depthwise_conv::OP_TYPE, depthwise_conv::parse);
     onnx.op_register.insert(layer_norm::OP_TYPE, layer_norm::parse);
+    onnx.op_register.insert(positional_encoding::OP_TYPE, positional_encoding::parse);
     onnx.op_register.insert(upsample_sum::OP_TYPE, upsample_sum::parse);
     onnx.op_register.insert(upscale_head::OP_TYPE, upscale_head::parse);
     onnx
