@@ -5,41 +5,17 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use common::*;
 use segface::profile::planned_memory;
 use segface::ImageView;
 
-struct CountingAllocator;
-
-static LIVE: AtomicU64 = AtomicU64::new(0);
-static PEAK: AtomicU64 = AtomicU64::new(0);
-
-fn grow(size: usize) {
-    let live = LIVE.fetch_add(size as u64, Ordering::Relaxed) + size as u64;
-    PEAK.fetch_max(live, Ordering::Relaxed);
-}
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grow(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        grow(new_size);
-        LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+// The counting allocator `segface bench` reports with: one implementation for both.
+#[path = "../src/bin/segface/alloc_stats.rs"]
+#[allow(dead_code)] // `snapshot` serves the bench only
+mod alloc_stats;
 
 #[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
+static ALLOCATOR: alloc_stats::CountingAllocator = alloc_stats::CountingAllocator;
 
 const MB: f64 = 1e6;
 
@@ -60,10 +36,10 @@ fn a_parse_holds_no_more_than_its_plan_and_less_than_tracts_own_order() {
     let mut session = model.session().unwrap();
     // The first parse sizes the session's own buffers, kept for the next ones.
     let first = session.parse(&view).unwrap().labels;
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    let before = alloc_stats::live_bytes();
+    alloc_stats::take_peak_live(); // a window from now
     let second = session.parse(&view).unwrap().labels;
-    let held = PEAK.load(Ordering::Relaxed) - before;
+    let held = alloc_stats::take_peak_live() - before;
     assert_eq!(first, second);
     // Beyond the plan's tensors, a parse allocates its result (one label byte per pixel of the
     // photo) and small bookkeeping.
