@@ -25,6 +25,9 @@ use super::{f32_shapes, f32_slice_mut, f32_uninitialised, par_chunks, remaining_
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "AddPositionalEncoding";
 
+/// Its name in tract's graph, read or typed (profiles list operators by it).
+const NAME: &str = "SegFaceAddPositionalEncoding";
+
 /// The largest grid side: R / 4 with R up to `crate::model_screen::MAX_RESOLUTION` fits well.
 const MAX_SIDE: usize = 4096;
 
@@ -144,7 +147,7 @@ impl AddPositionalEncoding {
 
 impl Op for AddPositionalEncoding {
     fn name(&self) -> StaticName {
-        "SegFaceAddPositionalEncoding".into()
+        NAME.into()
     }
 
     op_as_typed_op!();
@@ -186,7 +189,7 @@ struct Unwired {
 
 impl Expansion for Unwired {
     fn name(&self) -> StaticName {
-        "SegFaceAddPositionalEncoding".into()
+        NAME.into()
     }
 
     fn rules<'r, 'p: 'r, 's: 'r>(
