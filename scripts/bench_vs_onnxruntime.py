@@ -13,7 +13,8 @@ the same checkpoint to compare against what the reference ships. The input is th
 resolution square, so no resize is timed on either side; segface's time includes its own
 preprocessing and argmax, ONNX Runtime's the normalisation and argmax done with numpy.
 Prints medians of thread CPU and wall milliseconds, their ratio (ONNX Runtime / segface, above 1
-means segface is faster), load-to-first-result time, peak RSS and the label agreement.
+means segface is faster), load-to-first-result time, peak RSS (and the resident memory of the
+Python process before the engine loads, part of that peak) and the label agreement.
 """
 import argparse
 import ctypes
@@ -118,7 +119,10 @@ def engine(name, args):
 
 
 def worker(args):
-    """One engine alone: load to first result, then `reps` runs; report time and peak RSS."""
+    """One engine alone: load to first result, then `reps` runs; report time, peak RSS and the
+    resident memory before the engine loads (the interpreter, numpy and PIL)."""
+    test_image(16)  # loads PIL, as the run below does, before the baseline is read
+    before_mb = rss_mb("VmRSS")
     started = time.perf_counter()
     e = engine(args.worker, args)
     resolution = e.resolution
@@ -127,19 +131,20 @@ def worker(args):
     load_ms = (time.perf_counter() - started) * 1e3
     for _ in range(args.reps):
         e.parse(rgb)
-    print(json.dumps({"load_ms": load_ms, "peak_rss_mb": peak_rss_mb()}))
+    print(json.dumps({"load_ms": load_ms, "peak_rss_mb": rss_mb("VmHWM"), "before_mb": before_mb}))
 
 
-def peak_rss_mb():
-    # VmHWM belongs to this process image; ru_maxrss would carry the parent's peak across exec.
+def rss_mb(field):
+    """`VmHWM` (peak) or `VmRSS` (now) from /proc; VmHWM belongs to this process image, where
+    ru_maxrss would carry the parent's peak across exec."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if field == "VmHWM" else float("nan")
 
 
 def main():
@@ -175,10 +180,11 @@ def main():
 
     r = rgb.shape[0]
     print(f"R = {r}, one thread, {args.reps} alternating repetitions")
-    print(f"{'':14}{'CPU ms':>10}{'wall ms':>10}{'load ms':>10}{'peak RSS MB':>13}")
+    print(f"{'':14}{'CPU ms':>10}{'wall ms':>10}{'load ms':>10}{'peak RSS MB':>13}{'before load MB':>16}")
     for name in ("segface", "onnxruntime"):
         cpu, wall = (statistics.median(v) for v in times[name])
-        print(f"{name:14}{cpu:10.1f}{wall:10.1f}{alone[name]['load_ms']:10.0f}{alone[name]['peak_rss_mb']:13.0f}")
+        a = alone[name]
+        print(f"{name:14}{cpu:10.1f}{wall:10.1f}{a['load_ms']:10.0f}{a['peak_rss_mb']:13.0f}{a['before_mb']:16.0f}")
     ratio_cpu = statistics.median(times["onnxruntime"][0]) / statistics.median(times["segface"][0])
     ratio_wall = statistics.median(times["onnxruntime"][1]) / statistics.median(times["segface"][1])
     print(f"onnxruntime / segface: {ratio_cpu:.2f}x CPU, {ratio_wall:.2f}x wall (above 1: segface faster)")

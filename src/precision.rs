@@ -108,8 +108,10 @@ pub(crate) fn check_available(precision: Precision, emulate: bool) -> Result<()>
 fn is_segface_op(node: &TypedNode) -> bool {
     node.op_is::<crate::ops::attention::Attention>()
         || node.op_is::<crate::ops::depthwise_conv::DepthwiseConv>()
+        || node.op_is::<crate::ops::image_to_token::ImageToTokenAttention>()
         || node.op_is::<crate::ops::layer_norm::LayerNorm>()
         || node.op_is::<crate::ops::positional_encoding::AddPositionalEncoding>()
+        || node.op_is::<crate::ops::token_to_image::TokenToImageAttention>()
         || node.op_is::<crate::ops::upsample_sum::UpsampleSum>()
         || node.op_is::<crate::ops::upscale_head::UpscaleHead>()
 }

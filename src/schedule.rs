@@ -1,17 +1,19 @@
 //! The order in which the plan evaluates its nodes, chosen for the bytes held at once.
 //!
-//! tract's own memory-aware order counts live values, not their sizes. At R = 512 it computes the
-//! fusion's full-resolution projection (16 MB) at the start of the backbone and holds it to the
-//! end, and in each cross-attention it keeps a packed copy of the image tokens (19 MB) alongside
-//! the projections of another. Here each value weighs its bytes (`TypedFact::mem_size`, packed
-//! layouts included) and the next node is the ready one that leaves the fewest bytes live: the
-//! intermediate peak drops from 71 to 61 MB at R = 512. The order changes when values are freed,
-//! not what any node computes.
+//! tract's own memory-aware order counts live values, not their sizes. In the runtime graphs
+//! converted before segface's cross-attention operators, at R = 512, it computed the fusion's
+//! full-resolution projection (16 MB) at the start of the backbone and held it to the end, and in
+//! each cross-attention kept a packed copy of the image tokens (19 MB) alongside the projections of
+//! another. [`memory_order`] weighs each value by its bytes (`TypedFact::mem_size`, packed layouts
+//! included) and takes next the ready node that leaves the fewest bytes live: 61 MB at once
+//! instead of 71 there. Being greedy, it can also do worse (the portable graph at R = 256: 24 MB
+//! against 21), so the plan runs whichever of the two orders holds fewer bytes at its peak. The
+//! order changes when values are freed, not what any node computes.
 
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::model::order::eval_order;
+use tract_onnx::tract_core::model::order::{eval_order, eval_order_opt_ram};
 use tract_onnx::tract_core::ops::konst::Const;
 use tract_onnx::tract_core::plan::SimplePlan;
 use tract_onnx::tract_hir::internal::{bail, DimLike};
@@ -109,10 +111,14 @@ pub(crate) fn memory_order(model: &TypedModel) -> TractResult<Vec<usize>> {
     Ok(order)
 }
 
-/// The runnable plan of `model`, evaluating its nodes in [`memory_order`].
+/// The runnable plan of `model`, evaluating its nodes in [`memory_order`] or in tract's own
+/// memory-aware order, whichever holds fewer bytes at once (tract's on a tie).
 pub(crate) fn plan(model: TypedModel) -> TractResult<Arc<Plan>> {
-    let order: Vec<usize> =
-        memory_order(&model)?.into_iter().filter(|&id| !model.node(id).op_is::<Const>()).collect();
+    let tract_order = eval_order_opt_ram(&model)?;
+    let greedy = memory_order(&model)?;
+    let chosen =
+        if peak_bytes(&model, &greedy)? < peak_bytes(&model, &tract_order)? { greedy } else { tract_order };
+    let order: Vec<usize> = chosen.into_iter().filter(|&id| !model.node(id).op_is::<Const>()).collect();
     // tract takes an order only as dependencies between nodes: chaining every node to the one
     // before it leaves its plain topological sort (`skip_order_opt_ram`) exactly one choice.
     let chain: Vec<(usize, usize)> = order.windows(2).map(|pair| (pair[1], pair[0])).collect();
@@ -129,7 +135,7 @@ pub(crate) fn plan(model: TypedModel) -> TractResult<Arc<Plan>> {
 /// The plan's intermediate peak in its own order and in tract's memory-aware order.
 pub(crate) fn planned_peaks(plan: &Plan) -> TractResult<(u64, u64)> {
     let model = plan.model();
-    let tract_order = tract_onnx::tract_core::model::order::eval_order_opt_ram(model)?;
+    let tract_order = eval_order_opt_ram(model)?;
     Ok((peak_bytes(model, plan.order_without_consts())?, peak_bytes(model, &tract_order)?))
 }
 

@@ -47,14 +47,15 @@ fn the_portable_graph_is_standard_onnx_and_the_runtime_graph_uses_segface_operat
     let fused = proto(false);
     let mut custom = custom_nodes(&fused);
     custom.sort();
-    // Six attentions (block 1's self-attention, two of each cross-attention, the final one; block
-    // 0's self-attention is a constant), the backbone's 15 depthwise convolutions, eight norms
-    // (block 0's first is part of that constant), the tail, the fusion's upsampled sum and the
-    // three additions of the keys' positional encoding.
-    let mut expected = vec!["AddPositionalEncoding"; 3];
-    expected.extend(["Attention"; 6]);
+    // Block 1's self-attention core (block 0's self-attention is a constant), the three
+    // token-to-image attentions (two blocks and the final one) and the two image-to-token ones
+    // with their norms, the backbone's 15 depthwise convolutions, six norms of the class tokens
+    // (block 0's first is part of that constant), the tail and the fusion's upsampled sum.
+    let mut expected = vec!["Attention"];
     expected.extend(["DepthwiseConv"; 15]);
-    expected.extend(["LayerNorm"; 8]);
+    expected.extend(["ImageToTokenAttention"; 2]);
+    expected.extend(["LayerNorm"; 6]);
+    expected.extend(["TokenToImageAttention"; 3]);
     expected.extend(["UpsampleSum", "UpscaleHead"]);
     assert_eq!(custom, expected);
     assert!(fused.opset_import.iter().any(|o| o.domain == segface::ops::DOMAIN && o.version == 1));
@@ -74,8 +75,8 @@ fn the_portable_graph_is_standard_onnx_and_the_runtime_graph_uses_segface_operat
     assert_eq!(ops(&fused, "Softmax"), 0);
     assert_eq!(ops(&portable, "LayerNormalization"), 8);
     assert_eq!(ops(&fused, "LayerNormalization"), 0);
-    // The positional encoding: a constant subgraph in the portable graph, computed where it is
-    // added in the runtime graph (not stored).
+    // The positional encoding: a constant subgraph in the portable graph, computed where the
+    // cross-attentions need it in the runtime graph (not stored).
     assert_eq!((ops(&portable, "Sin"), ops(&portable, "Cos")), (1, 1));
     assert_eq!((ops(&fused, "Sin"), ops(&fused, "Cos")), (0, 0));
     // The runtime graph keeps the image tokens channels last: no transposition after the fusion.
@@ -210,47 +211,89 @@ fn hostile_layer_norms_are_load_errors() {
     assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
 }
 
+/// The cross-attention operators, and where their Gaussian matrix G is (their last input).
+const CROSS_ATTENTIONS: [(&str, usize); 2] = [("TokenToImageAttention", 6), ("ImageToTokenAttention", 9)];
+
 #[test]
 fn hostile_positional_encodings_are_load_errors() {
-    const OP: &str = "AddPositionalEncoding";
-    let attribute = |p: &mut ModelProto, name: &str| -> i64 {
-        node(p, OP).attribute.iter().find(|a| a.name == name).unwrap().i
-    };
-    // Grids that do not fit the tokens, or that no image has.
-    for (name, value) in [("rows", 0), ("rows", -64), ("cols", 1 << 40), ("rows", 63), ("cols", 65)] {
+    for (op, g) in CROSS_ATTENTIONS {
+        let attribute = |p: &mut ModelProto, name: &str| -> i64 {
+            node(p, op).attribute.iter().find(|a| a.name == name).unwrap().i
+        };
+        // Grids that do not fit the tokens, or that no image has.
+        for (name, value) in [("rows", 0), ("rows", -64), ("cols", 1 << 40), ("rows", 63), ("cols", 65)] {
+            let mut p = proto(false);
+            node(&mut p, op).attribute.iter_mut().find(|a| a.name == name).unwrap().i = value;
+            let e = load_error(&p);
+            assert_eq!(e.kind(), ErrorKind::InvalidModel, "{op}: {name} = {value}");
+            assert!(e.to_string().contains(op), "{e}");
+        }
         let mut p = proto(false);
-        node(&mut p, OP).attribute.iter_mut().find(|a| a.name == name).unwrap().i = value;
+        assert_eq!((attribute(&mut p, "rows"), attribute(&mut p, "cols")), (64, 64));
+        node(&mut p, op).attribute.retain(|a| a.name != "cols");
+        assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+        // G not a constant: the image tokens themselves.
+        let mut p = proto(false);
+        let image = if op == "TokenToImageAttention" { 1 } else { 0 };
+        let keys = node(&mut p, op).input[image].clone();
+        node(&mut p, op).input[g] = keys;
         let e = load_error(&p);
-        assert_eq!(e.kind(), ErrorKind::InvalidModel, "{name} = {value}");
-        assert!(e.to_string().contains("AddPositionalEncoding"), "{e}");
-    }
-    let mut p = proto(false);
-    assert_eq!((attribute(&mut p, "rows"), attribute(&mut p, "cols")), (64, 64));
-    node(&mut p, OP).attribute.retain(|a| a.name != "cols");
-    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
-    // G not a constant: the keys themselves.
-    let mut p = proto(false);
-    let keys = node(&mut p, OP).input[0].clone();
-    node(&mut p, OP).input[1] = keys;
-    let e = load_error(&p);
-    assert_eq!(e.kind(), ErrorKind::InvalidModel);
-    // G of another shape: a norm's scale (256) or the tail's first kernel (256 x 256).
-    for (donor, input) in [("LayerNorm", 1), ("UpscaleHead", 1)] {
+        assert_eq!(e.kind(), ErrorKind::InvalidModel);
+        assert!(e.to_string().contains("constant"), "{e}");
+        // G of another shape: a norm's scale (256) or the tail's first kernel (256 x 256).
+        for (donor, input) in [("LayerNorm", 1), ("UpscaleHead", 1)] {
+            let mut p = proto(false);
+            let other = node(&mut p, donor).input[input].clone();
+            node(&mut p, op).input[g] = other;
+            assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel, "{op}: G from {donor}");
+        }
+        // G with a value that is not finite.
         let mut p = proto(false);
-        let other = node(&mut p, donor).input[input].clone();
-        node(&mut p, OP).input[1] = other;
-        assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel, "G from {donor}");
+        let name = node(&mut p, op).input[g].clone();
+        let init = p.graph.as_mut().unwrap().initializer.iter_mut().find(|t| t.name == name).unwrap();
+        init.raw_data[..4].copy_from_slice(&f32::INFINITY.to_le_bytes());
+        assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+        // No G.
+        let mut p = proto(false);
+        node(&mut p, op).input.truncate(g);
+        assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
     }
-    // G with a value that is not finite.
-    let mut p = proto(false);
-    let g = node(&mut p, OP).input[1].clone();
-    let init = p.graph.as_mut().unwrap().initializer.iter_mut().find(|t| t.name == g).unwrap();
-    init.raw_data[..4].copy_from_slice(&f32::INFINITY.to_le_bytes());
-    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
-    // No G.
-    let mut p = proto(false);
-    node(&mut p, OP).input.truncate(1);
-    assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+}
+
+#[test]
+fn hostile_cross_attentions_are_load_errors() {
+    for (op, _) in CROSS_ATTENTIONS {
+        for heads in [0, 3, -8, 1 << 20] {
+            let mut p = proto(false);
+            node(&mut p, op).attribute.iter_mut().find(|a| a.name == "heads").unwrap().i = heads;
+            assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel, "{op}: {heads} heads");
+        }
+        // A projection's weight (256 x 128) where its bias (128) goes, and the reverse.
+        for (from, to) in [(2, 3), (3, 2)] {
+            let (from, to) = if op == "TokenToImageAttention" { (from, to) } else { (from + 1, to + 1) };
+            let mut p = proto(false);
+            let other = node(&mut p, op).input[from].clone();
+            node(&mut p, op).input[to] = other;
+            let e = load_error(&p);
+            assert_eq!(e.kind(), ErrorKind::InvalidModel, "{op}: input {from} as {to}");
+            assert!(e.to_string().contains(op), "{e}");
+        }
+        // More class tokens than the kernels take: the image tokens where the class tokens go.
+        let mut p = proto(false);
+        let (image, tokens) = if op == "TokenToImageAttention" { (1, 0) } else { (0, 1) };
+        let image_tokens = node(&mut p, op).input[image].clone();
+        node(&mut p, op).input[tokens] = image_tokens;
+        assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel, "{op}: image tokens as class tokens");
+    }
+    // The norm's epsilon.
+    for epsilon in [0.0, -1e-5, f32::NAN] {
+        let mut p = proto(false);
+        let attributes = &mut node(&mut p, "ImageToTokenAttention").attribute;
+        attributes.iter_mut().find(|a| a.name == "epsilon").unwrap().f = epsilon;
+        let e = load_error(&p);
+        assert_eq!(e.kind(), ErrorKind::InvalidModel, "epsilon {epsilon}");
+        assert!(e.to_string().contains("epsilon"), "{e}");
+    }
 }
 
 #[test]

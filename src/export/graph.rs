@@ -229,19 +229,40 @@ impl GraphBuilder {
         )
     }
 
-    /// segface's X + positional encoding (`crate::ops::positional_encoding`) on a `rows x cols`
-    /// grid, from the (2, F) Gaussian matrix `gaussian` (an initializer).
-    pub fn segface_add_positional_encoding(
+    /// segface's token-to-image attention (`crate::ops::token_to_image`) of projected queries
+    /// over the image tokens of a `grid x grid` grid: inputs Q, X, W_k, b_k, W_v, b_v and the
+    /// Gaussian matrix G (an initializer).
+    pub fn segface_token_to_image(&mut self, inputs: &[&str; 7], grid: usize, heads: usize) -> String {
+        self.segface_op(
+            crate::ops::token_to_image::OP_TYPE,
+            inputs,
+            vec![
+                attr_int("heads", heads as i64),
+                attr_int("rows", grid as i64),
+                attr_int("cols", grid as i64),
+            ],
+        )
+    }
+
+    /// segface's image-to-token attention with its residual norm (`crate::ops::image_to_token`)
+    /// on a `grid x grid` grid: inputs X, K, V, W_q, b_q, W_o, b_o, the norm's scale and bias,
+    /// and the Gaussian matrix G (an initializer).
+    pub fn segface_image_to_token(
         &mut self,
-        x: &str,
-        gaussian: &str,
-        rows: usize,
-        cols: usize,
+        inputs: &[&str; 10],
+        grid: usize,
+        heads: usize,
+        eps: f32,
     ) -> String {
         self.segface_op(
-            crate::ops::positional_encoding::OP_TYPE,
-            &[x, gaussian],
-            vec![attr_int("rows", rows as i64), attr_int("cols", cols as i64)],
+            crate::ops::image_to_token::OP_TYPE,
+            inputs,
+            vec![
+                attr_int("heads", heads as i64),
+                attr_float("epsilon", eps),
+                attr_int("rows", grid as i64),
+                attr_int("cols", grid as i64),
+            ],
         )
     }
 

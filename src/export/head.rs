@@ -10,8 +10,8 @@
 //!   segface's `UpsampleSum` in the runtime graph.
 //! - Constants: block 0's self-attention + norm1 (which only see the class tokens) are computed
 //!   at export; the positional encoding is a small constant subgraph in the portable graph, and
-//!   computed by segface's `AddPositionalEncoding` from its Gaussian matrix in the runtime graph
-//!   (never stored: 16 MB at R = 512).
+//!   computed from its Gaussian matrix by segface's cross-attention operators in the runtime
+//!   graph (never stored: 16 MB at R = 512).
 //!
 //! The runtime graph also keeps the image tokens channels last from the fusion on (the fusion's
 //! products take NHWC taps, `UpsampleSum` and `UpscaleHead` read and write that layout), so that
@@ -42,12 +42,17 @@ impl Head<'_> {
         Ok(self.g.weight(key, &t.shape, &t.data, 1))
     }
 
-    /// `x @ W^T + b` for a torch Linear `prefix` on rank-2 `x`.
-    fn linear(&mut self, prefix: &str, x: &str) -> Result<String> {
+    /// A torch Linear `prefix`'s W^T (in, out) and bias, as graph constants.
+    fn linear_weights(&mut self, prefix: &str) -> Result<(String, String)> {
         let w = self.w.get(&format!("{prefix}.weight"))?;
         let (out, inp) = (w.shape[0], w.shape[1]);
         let wt = self.g.weight(&format!("{prefix}.wT"), &[inp, out], &transposed(&w.data, out, inp), 1);
-        let b = self.constant_of(&format!("{prefix}.bias"))?;
+        Ok((wt, self.constant_of(&format!("{prefix}.bias"))?))
+    }
+
+    /// `x @ W^T + b` for a torch Linear `prefix` on rank-2 `x`.
+    fn linear(&mut self, prefix: &str, x: &str) -> Result<String> {
+        let (wt, b) = self.linear_weights(prefix)?;
         let y = self.g.matmul(x, &wt);
         Ok(self.g.add(&y, &b))
     }
@@ -63,14 +68,64 @@ impl Head<'_> {
         Ok(self.g.layer_norm(&sum, &scale, &bias, LN_EPS))
     }
 
-    /// The keys plus their positional encoding: segface's operator in the runtime graph, an
-    /// add of the stored encoding in the portable one.
-    fn keys_with_encoding(&mut self, keys: &str, encoding: &KeyEncoding) -> String {
+    /// The image tokens `keys` as the cross-attentions read them.
+    fn image<'k>(&mut self, keys: &'k str, encoding: &'k KeyEncoding) -> Image<'k> {
         match encoding {
-            KeyEncoding::Computed { gaussian, side } => {
-                self.g.segface_add_positional_encoding(keys, gaussian, *side, *side)
+            KeyEncoding::Computed { gaussian, side } => Image::Encoded { keys, gaussian, side: *side },
+            KeyEncoding::Stored(pe) => Image::Plain { keys, with_encoding: self.g.add(keys, pe) },
+        }
+    }
+
+    /// The class tokens' attention over the image, `q_pe` (M, 256) attending to `image`: in the
+    /// runtime graph segface's operator, which projects the image's keys and values a block at a
+    /// time instead of storing them.
+    fn token_to_image(
+        &mut self,
+        prefix: &str,
+        q_pe: &str,
+        image: &Image,
+        rows: (usize, usize),
+    ) -> Result<String> {
+        match image {
+            Image::Encoded { keys, gaussian, side } => {
+                let q = self.linear(&format!("{prefix}.q_proj"), q_pe)?;
+                let (wk, bk) = self.linear_weights(&format!("{prefix}.k_proj"))?;
+                let (wv, bv) = self.linear_weights(&format!("{prefix}.v_proj"))?;
+                let inputs = [q.as_str(), keys, &wk, &bk, &wv, &bv, gaussian];
+                let out = self.g.segface_token_to_image(&inputs, *side, NUM_HEADS);
+                self.linear(&format!("{prefix}.out_proj"), &out)
             }
-            KeyEncoding::Stored(pe) => self.g.add(keys, pe),
+            Image::Plain { keys, with_encoding } => self.attention(prefix, q_pe, with_encoding, keys, rows),
+        }
+    }
+
+    /// The image's attention over the class tokens (`q_pe` their keys, `queries` their values)
+    /// and the post-norm `norm` of its residual sum: the new image tokens. In the runtime graph
+    /// segface's operator does it a block of image tokens at a time.
+    fn image_to_token(
+        &mut self,
+        prefix: &str,
+        norm: &str,
+        image: &Image,
+        q_pe: &str,
+        queries: &str,
+        rows: (usize, usize),
+    ) -> Result<String> {
+        match image {
+            Image::Encoded { keys, gaussian, side } => {
+                let k = self.linear(&format!("{prefix}.k_proj"), q_pe)?;
+                let v = self.linear(&format!("{prefix}.v_proj"), queries)?;
+                let (wq, bq) = self.linear_weights(&format!("{prefix}.q_proj"))?;
+                let (wo, bo) = self.linear_weights(&format!("{prefix}.out_proj"))?;
+                let scale = self.constant_of(&format!("{norm}.weight"))?;
+                let bias = self.constant_of(&format!("{norm}.bias"))?;
+                let inputs = [*keys, &k, &v, &wq, &bq, &wo, &bo, &scale, &bias, gaussian];
+                Ok(self.g.segface_image_to_token(&inputs, *side, NUM_HEADS, LN_EPS))
+            }
+            Image::Plain { keys, with_encoding } => {
+                let attended = self.attention(prefix, with_encoding, q_pe, queries, rows)?;
+                self.residual_norm(norm, keys, &attended)
+            }
         }
     }
 
@@ -213,11 +268,19 @@ fn projections<'w>(w: &'w Weights, prefix: &str) -> Result<[(&'w [f32], &'w [f32
 
 /// How the image tokens' positional encoding P reaches the keys.
 enum KeyEncoding {
-    /// Computed where it is added, from the (2, F) Gaussian matrix (this initializer's name), on
-    /// a `side x side` grid.
+    /// Computed where it is needed by segface's cross-attention operators, from the (2, F)
+    /// Gaussian matrix (this initializer's name), on a `side x side` grid.
     Computed { gaussian: String, side: usize },
-    /// P, an (N, 256) value of the graph.
+    /// P, an (N, 256) value of the graph, added to the image tokens.
     Stored(String),
+}
+
+/// The image tokens as a block's cross-attentions read them.
+enum Image<'k> {
+    /// The tokens, and what segface's operators compute their encoding from.
+    Encoded { keys: &'k str, gaussian: &'k str, side: usize },
+    /// The tokens, and the tokens plus their encoding.
+    Plain { keys: &'k str, with_encoding: String },
 }
 
 /// The (N, 256) positional encoding as a small constant subgraph rather than N x 256 stored
@@ -322,8 +385,9 @@ pub fn segface_head(
         let k = head.g.reshape(&fused, &[EMBED_DIM, tokens]);
         head.g.transpose(&k, &[1, 0])
     };
-    // The image tokens' positional encoding P.
-    let pe = if head.fused {
+    // The image tokens' positional encoding P. segface's cross-attention kernels take at most
+    // `MAX_SHORT_SIDE` class tokens.
+    let pe = if head.fused && num_classes <= crate::ops::MAX_SHORT_SIDE {
         let gaussian = head.constant_of("pe_layer.positional_encoding_gaussian_matrix")?;
         KeyEncoding::Computed { gaussian, side: h0 }
     } else {
@@ -359,20 +423,19 @@ pub fn segface_head(
             queries = head.residual_norm(&format!("{p}.norm1"), &queries, &sa)?;
         }
         let q_pe = head.g.add(&queries, &t0_name);
-        let k_pe = head.keys_with_encoding(&keys, &pe);
-        let t2i = head.attention(&format!("{p}.cross_attn_token_to_image"), &q_pe, &k_pe, &keys, rows_t2i)?;
+        let image = head.image(&keys, &pe);
+        let t2i = head.token_to_image(&format!("{p}.cross_attn_token_to_image"), &q_pe, &image, rows_t2i)?;
         queries = head.residual_norm(&format!("{p}.norm2"), &queries, &t2i)?;
         let mlp = head.mlp(&format!("{p}.mlp"), &queries)?;
         queries = head.residual_norm(&format!("{p}.norm3"), &queries, &mlp)?;
         let q_pe = head.g.add(&queries, &t0_name);
-        let i2t =
-            head.attention(&format!("{p}.cross_attn_image_to_token"), &k_pe, &q_pe, &queries, rows_i2t)?;
-        keys = head.residual_norm(&format!("{p}.norm4"), &keys, &i2t)?;
+        let (i2t, norm4) = (format!("{p}.cross_attn_image_to_token"), format!("{p}.norm4"));
+        keys = head.image_to_token(&i2t, &norm4, &image, &q_pe, &queries, rows_i2t)?;
     }
     let t = "face_decoder.transformer";
     let q_pe = head.g.add(&queries, &t0_name);
-    let k_pe = head.keys_with_encoding(&keys, &pe);
-    let fin = head.attention(&format!("{t}.final_attn_token_to_image"), &q_pe, &k_pe, &keys, rows_t2i)?;
+    let image = head.image(&keys, &pe);
+    let fin = head.token_to_image(&format!("{t}.final_attn_token_to_image"), &q_pe, &image, rows_t2i)?;
     let queries = head.residual_norm(&format!("{t}.norm_final_attn"), &queries, &fin)?;
 
     // Shared hypernetwork MLP on the refined tokens: one row of weights per class.

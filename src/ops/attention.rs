@@ -89,22 +89,11 @@ impl Attention {
         if matches!(current_tract_executor(), Executor::SingleThread) || self.heads == 1 {
             return self.part(&all, out);
         }
-        // Few queries, many keys: a multi-threaded session shares the heads, each written to a
-        // head-major buffer (heads x queries x d, small) and then interleaved into `out`.
-        let per_head = d.queries * head_dim;
-        let mut by_head = vec![0f32; self.heads * per_head];
+        // Few queries, many keys: a multi-threaded session shares the heads.
         let work = d.queries * d.keys * d.width;
-        par_chunks(&mut by_head, per_head, work, |first_head, chunk| {
-            let heads = first_head..first_head + chunk.len() / per_head;
-            let layout = Layout { row_stride: head_dim, head_stride: per_head };
+        attention_lanes::share_heads(shape, work, out, |heads, layout, chunk| {
             self.part(&Job { heads, layout, ..all.clone() }, chunk)
-        })?;
-        for (h, head) in by_head.chunks_exact(per_head).enumerate() {
-            for (row, values) in head.chunks_exact(head_dim).enumerate() {
-                out[row * d.width + h * head_dim..row * d.width + (h + 1) * head_dim].copy_from_slice(values);
-            }
-        }
-        Ok(())
+        })
     }
 
     /// `job`'s heads of all its query rows, written to `out` in its layout (relative to the

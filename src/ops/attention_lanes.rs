@@ -31,7 +31,7 @@ pub const MAX_SHORT_SIDE: usize = 32;
 
 /// Keys per block in the few-queries kernel: one head's scores of a block (128 x 32 floats at
 /// most) and the block's value rows (128 x 64 bytes per head) stay in L1.
-const KEY_BLOCK: usize = 128;
+pub const KEY_BLOCK: usize = 128;
 /// Query rows per block in the few-keys kernel: scores of all heads for 64 rows.
 const ROW_BLOCK: usize = 64;
 
@@ -73,21 +73,56 @@ pub struct Job<'a> {
     pub layout: Layout,
 }
 
+/// Where the few-queries kernel reads its key and value rows, a block of at most [`KEY_BLOCK`]
+/// rows at a time: stored matrices, or rows projected from the image tokens as they are needed
+/// (`super::token_to_image`, which never stores K or V).
+pub trait KeyBlocks {
+    /// Key rows and value rows `first..first + count`, each row as wide as the job's Q with (at
+    /// least) the columns of the job's heads set.
+    fn block(&mut self, first: usize, count: usize) -> TractResult<(&[f32], &[f32])>;
+}
+
+/// Rows of stored K and V matrices.
+struct Stored<'a> {
+    k: &'a [f32],
+    v: &'a [f32],
+    width: usize,
+}
+
+impl KeyBlocks for Stored<'_> {
+    fn block(&mut self, first: usize, count: usize) -> TractResult<(&[f32], &[f32])> {
+        let rows = first * self.width..(first + count) * self.width;
+        Ok((&self.k[rows.clone()], &self.v[rows]))
+    }
+}
+
 /// The attention of few queries (at most [`MAX_SHORT_SIDE`]) over any number of keys.
 pub fn few_queries(job: &Job, out: &mut [f32], exp: Exp) -> TractResult<()> {
+    let mut stored = Stored { k: job.k, v: job.v, width: job.shape.width() };
+    few_queries_from(job, &mut stored, out, exp)
+}
+
+/// [`few_queries`] with the key and value rows read from `keys` (the job's `k` and `v` are not
+/// read).
+pub fn few_queries_from(job: &Job, keys: &mut dyn KeyBlocks, out: &mut [f32], exp: Exp) -> TractResult<()> {
     debug_assert!(job.shape.queries <= MAX_SHORT_SIDE && job.shape.queries > 0);
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: the CPU has AVX2 and FMA (checked just above), all the function requires.
-        return unsafe { few_queries_avx2(job, out, exp) };
+        return unsafe { few_queries_avx2(job, keys, out, exp) };
     }
-    by_width!(few_queries_n::<Native>, job.shape.queries, (job, out, exp))
+    by_width!(few_queries_n::<Native>, job.shape.queries, (job, keys, out, exp))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn few_queries_avx2(job: &Job, out: &mut [f32], exp: Exp) -> TractResult<()> {
-    by_width!(few_queries_n::<Avx2>, job.shape.queries, (job, out, exp))
+unsafe fn few_queries_avx2(
+    job: &Job,
+    keys: &mut dyn KeyBlocks,
+    out: &mut [f32],
+    exp: Exp,
+) -> TractResult<()> {
+    by_width!(few_queries_n::<Avx2>, job.shape.queries, (job, keys, out, exp))
 }
 
 /// The attention of any number of query rows over few keys (at most [`MAX_SHORT_SIDE`]). The
@@ -107,6 +142,31 @@ pub fn few_keys(job: &Job, out: &mut [f32], exp: Exp) -> TractResult<()> {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn few_keys_avx2(job: &Job, out: &mut [f32], exp: Exp) -> TractResult<()> {
     by_width!(few_keys_n::<Avx2>, job.shape.keys, (job, out, exp))
+}
+
+/// Few queries' attention with its heads shared among a multi-threaded session's threads:
+/// `part` computes a range of heads of all the query rows into a head-major buffer (heads x
+/// queries x head_dim, small) in the layout it is given, which is then interleaved into `out`
+/// (queries x width). `work` sizes the job for tract's thread pool.
+pub fn share_heads(
+    s: Shape,
+    work: usize,
+    out: &mut [f32],
+    part: impl Fn(Range<usize>, Layout, &mut [f32]) -> TractResult<()> + Sync + Send,
+) -> TractResult<()> {
+    let (width, d) = (s.width(), s.head_dim);
+    let per_head = s.queries * d;
+    let mut by_head = vec![0f32; s.heads * per_head];
+    super::par_chunks(&mut by_head, per_head, work, |first_head, chunk| {
+        let heads = first_head..first_head + chunk.len() / per_head;
+        part(heads, Layout { row_stride: d, head_stride: per_head }, chunk)
+    })?;
+    for (h, head) in by_head.chunks_exact(per_head).enumerate() {
+        for (row, values) in head.chunks_exact(d).enumerate() {
+            out[row * width + h * d..row * width + (h + 1) * d].copy_from_slice(values);
+        }
+    }
+    Ok(())
 }
 
 /// The short side's rows as lanes, one `[V; N]` per (head, column) of the heads `heads`: lane i
@@ -168,8 +228,13 @@ fn weighted_sum<V: Vector, const N: usize>(mut terms: impl Iterator<Item = (f32,
 }
 
 #[inline(always)]
-fn few_queries_n<V: Vector, const N: usize>(job: &Job, out: &mut [f32], exp: Exp) -> TractResult<()> {
-    let Job { shape: s, q, k, v, ref heads, layout } = *job;
+fn few_queries_n<V: Vector, const N: usize>(
+    job: &Job,
+    source: &mut dyn KeyBlocks,
+    out: &mut [f32],
+    exp: Exp,
+) -> TractResult<()> {
+    let Job { shape: s, q, ref heads, layout, .. } = *job;
     let (width, d, lanes) = (s.width(), s.head_dim, 8 * N);
     let scale = 1.0 / (d as f32).sqrt();
     // Query lanes of every (head, column), pre-scaled; per head the running maximum and sum of
@@ -181,8 +246,7 @@ fn few_queries_n<V: Vector, const N: usize>(job: &Job, out: &mut [f32], exp: Exp
     let mut block = vec![0f32; KEY_BLOCK * lanes];
     for first in (0..s.keys).step_by(KEY_BLOCK) {
         let keys = KEY_BLOCK.min(s.keys - first);
-        let key_rows = &k[first * width..(first + keys) * width];
-        let value_rows = &v[first * width..(first + keys) * width];
+        let (key_rows, value_rows) = source.block(first, keys)?;
         for (hi, h) in heads.clone().enumerate() {
             let head_queries = &queries[hi * d..(hi + 1) * d];
             let mut block_max = [V::splat(f32::NEG_INFINITY); N];
@@ -290,13 +354,13 @@ fn few_keys_n<V: Vector, const N: usize>(job: &Job, out: &mut [f32], exp: Exp) -
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::ops::elementwise;
     use tract_linalg::routines::Func;
 
     /// softmax(q_h k_h^T / sqrt(d)) v_h in f64, (queries, width).
-    fn reference(s: Shape, q: &[f32], k: &[f32], v: &[f32]) -> Vec<f64> {
+    pub(crate) fn reference(s: Shape, q: &[f32], k: &[f32], v: &[f32]) -> Vec<f64> {
         let (w, d) = (s.width(), s.head_dim);
         let mut out = vec![0f64; s.queries * w];
         for h in 0..s.heads {
@@ -323,7 +387,7 @@ mod tests {
 
     /// Values in about [-amplitude, amplitude], with a drift along the rows (so that later key
     /// blocks raise the running maximum of the few-queries kernel).
-    fn values(n: usize, width: usize, seed: usize, amplitude: f32) -> Vec<f32> {
+    pub(crate) fn values(n: usize, width: usize, seed: usize, amplitude: f32) -> Vec<f32> {
         (0..n * width)
             .map(|i| {
                 let wave = ((i * 7919 + seed * 104729) % 1999) as f32 / 999.5 - 1.0;
@@ -332,7 +396,7 @@ mod tests {
             .collect()
     }
 
-    fn assert_close(got: &[f32], want: &[f64], what: &str) {
+    pub(crate) fn assert_close(got: &[f32], want: &[f64], what: &str) {
         let scale = want.iter().fold(0f64, |m, x| m.max(x.abs())).max(1e-3);
         for (i, (g, w)) in got.iter().zip(want).enumerate() {
             assert!((*g as f64 - w).abs() <= 2e-5 * scale, "{what}: element {i} is {g}, expected {w}");
@@ -344,7 +408,8 @@ mod tests {
     /// The baseline build's kernels (NEON on arm64, plain arrays on x86-64), which the public
     /// functions skip on CPUs with AVX2.
     fn native_few_queries(job: &Job, out: &mut [f32], exp: Exp) -> TractResult<()> {
-        by_width!(few_queries_n::<Native>, job.shape.queries, (job, out, exp))
+        let mut stored = Stored { k: job.k, v: job.v, width: job.shape.width() };
+        by_width!(few_queries_n::<Native>, job.shape.queries, (job, &mut stored, out, exp))
     }
 
     fn native_few_keys(job: &Job, out: &mut [f32], exp: Exp) -> TractResult<()> {

@@ -69,7 +69,7 @@ impl LayerNorm {
 
     /// Normalises the rows of `out` after setting them to `rows.copy` (where they do not hold
     /// an input already) and adding `rows.add`.
-    fn rows(&self, out: &mut [f32], rows: Rows, weights: Affine) {
+    pub(crate) fn rows(&self, out: &mut [f32], rows: Rows, weights: Affine) {
         let width = weights.scale.len();
         for (i, row) in out.chunks_exact_mut(width).enumerate() {
             let span = i * width..(i + 1) * width;
@@ -91,18 +91,18 @@ impl LayerNorm {
 
 /// What makes the rows to normalise, besides what the output holds already.
 #[derive(Clone, Copy)]
-struct Rows<'a> {
+pub(crate) struct Rows<'a> {
     /// Rows to copy into the output first (a fresh output buffer).
-    copy: Option<&'a [f32]>,
+    pub copy: Option<&'a [f32]>,
     /// Rows to add (the other summand of a residual norm).
-    add: Option<&'a [f32]>,
+    pub add: Option<&'a [f32]>,
 }
 
 /// The per-column scale and bias of the norm.
 #[derive(Clone, Copy)]
-struct Affine<'a> {
-    scale: &'a [f32],
-    bias: &'a [f32],
+pub(crate) struct Affine<'a> {
+    pub scale: &'a [f32],
+    pub bias: &'a [f32],
 }
 
 /// A row's mean and 1 / sqrt(var + epsilon), with the biased variance (the reference's LayerNorm

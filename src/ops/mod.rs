@@ -2,6 +2,10 @@
 //! slow generic code. The exporter's runtime graph uses them (domain [`DOMAIN`]); its portable
 //! graph (`--portable`) computes the same function with standard ONNX operators only.
 
+use std::ops::Range;
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, ArrayView2, ArrayViewMut2};
 use tract_linalg::routines::Func;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::prelude::tract_ndarray::ArrayViewD;
@@ -10,11 +14,15 @@ use tract_onnx::tract_hir::internal::*;
 pub mod attention;
 mod attention_lanes;
 pub mod depthwise_conv;
+pub mod image_to_token;
 pub mod layer_norm;
 pub mod positional_encoding;
+pub mod token_to_image;
 pub mod upsample_sum;
 pub mod upscale_head;
 mod vector;
+
+pub use attention_lanes::MAX_SHORT_SIDE;
 
 /// The ONNX domain of segface's operators.
 pub const DOMAIN: &str = "ai.segface";
@@ -24,8 +32,10 @@ pub fn onnx() -> tract_onnx::Onnx {
     let mut onnx = tract_onnx::onnx();
     onnx.op_register.insert(attention::OP_TYPE, attention::parse);
     onnx.op_register.insert(depthwise_conv::OP_TYPE, depthwise_conv::parse);
+    onnx.op_register.insert(image_to_token::OP_TYPE, image_to_token::parse);
     onnx.op_register.insert(layer_norm::OP_TYPE, layer_norm::parse);
     onnx.op_register.insert(positional_encoding::OP_TYPE, positional_encoding::parse);
+    onnx.op_register.insert(token_to_image::OP_TYPE, token_to_image::parse);
     onnx.op_register.insert(upsample_sum::OP_TYPE, upsample_sum::parse);
     onnx.op_register.insert(upscale_head::OP_TYPE, upscale_head::parse);
     onnx
@@ -202,6 +212,45 @@ pub(crate) fn remaining_data<'a>(
         .iter()
         .map(|t| t.as_ref().map(|t| contiguous(op, &t.to_plain_array_view::<f32>()?)).transpose())
         .collect()
+}
+
+/// A torch Linear as segface's operators take it: `x W + b` with W (in, out) row-major.
+#[derive(Clone, Copy)]
+pub(crate) struct Linear<'a> {
+    pub weight: &'a [f32],
+    pub bias: &'a [f32],
+}
+
+impl Linear<'_> {
+    fn outputs(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// Columns `columns` of `x W + b` for the rows of `x` (`inputs` wide), written to the same
+    /// columns of `out` (rows as wide as W); the other columns are left as they are.
+    pub(crate) fn apply(
+        &self,
+        x: &[f32],
+        inputs: usize,
+        columns: Range<usize>,
+        out: &mut [f32],
+    ) -> TractResult<()> {
+        let (rows, width) = (x.len() / inputs, self.outputs());
+        let x = ArrayView2::from_shape((rows, inputs), x)?;
+        let weight = ArrayView2::from_shape((inputs, width), self.weight)?;
+        for row in out.chunks_exact_mut(width) {
+            row[columns.clone()].copy_from_slice(&self.bias[columns.clone()]);
+        }
+        let mut out = ArrayViewMut2::from_shape((rows, width), out)?;
+        general_mat_mul(
+            1.0,
+            &x,
+            &weight.slice(s![.., columns.clone()]),
+            1.0,
+            &mut out.slice_mut(s![.., columns]),
+        );
+        Ok(())
+    }
 }
 
 /// A float32 tensor's elements, to write.

@@ -12,6 +12,11 @@
 //! Inputs: X (rows x cols, 2F) float32, G (2, F) float32, a constant. Attributes `rows`, `cols`
 //! (the grid, X's rows in row-major order over it). Output: X + encoding, X's shape; X's buffer
 //! when nothing else holds it.
+//!
+//! The runtime graphs segface converts now add the encoding inside their cross-attention
+//! operators (`token_to_image`, `image_to_token`), a block of tokens at a time with these tables
+//! (`AddPositionalEncoding::tokens`), and read G the same way (`TakesEncoding`); as a node
+//! of its own it remains for the runtime files converted before those operators.
 
 use std::f64::consts::PI;
 use std::sync::Arc;
@@ -100,9 +105,19 @@ impl AddPositionalEncoding {
         Ok(())
     }
 
+    /// The tokens' width: 2F channels.
+    pub(crate) fn width(&self) -> usize {
+        2 * self.frequencies
+    }
+
+    /// The number of tokens: the grid's cells.
+    pub(crate) fn cells(&self) -> usize {
+        self.rows * self.cols
+    }
+
     /// Adds the encoding of tokens `first..` to `out`, one token (2F channels) per row, after
     /// setting the rows to `copy` where the output is a fresh buffer.
-    fn tokens(&self, first: usize, out: &mut [f32], copy: Option<&[f32]>) {
+    pub(crate) fn tokens(&self, first: usize, out: &mut [f32], copy: Option<&[f32]>) {
         let f = self.frequencies;
         for (i, token) in out.chunks_exact_mut(2 * f).enumerate() {
             let n = first + i;
@@ -180,16 +195,31 @@ impl TypedOp for AddPositionalEncoding {
     }
 }
 
-/// The node as read, before its Gaussian matrix is known: X and G as inputs.
+/// An operator whose last ONNX input is SAM's Gaussian matrix G, a constant: its typed form
+/// holds G's tables (an [`AddPositionalEncoding`]) instead of that input.
+pub(crate) trait TakesEncoding: Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// The operator's name in ONNX files, for messages.
+    const OP_TYPE: &'static str;
+    /// Its name in tract's graph.
+    const NAME: &'static str;
+    /// Its ONNX inputs, G included. Its one output has the first input's shape.
+    const INPUTS: usize;
+
+    /// The typed operator, given G's tables.
+    fn typed(&self, encoding: AddPositionalEncoding) -> TractResult<Box<dyn TypedOp>>;
+}
+
+/// The node as read, before its Gaussian matrix is known: G is its last input.
 #[derive(Clone, Debug)]
-struct Unwired {
+struct WithEncoding<O> {
+    op: O,
     rows: usize,
     cols: usize,
 }
 
-impl Expansion for Unwired {
+impl<O: TakesEncoding> Expansion for WithEncoding<O> {
     fn name(&self) -> StaticName {
-        NAME.into()
+        O::NAME.into()
     }
 
     fn rules<'r, 'p: 'r, 's: 'r>(
@@ -198,7 +228,7 @@ impl Expansion for Unwired {
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
-        check_input_arity(inputs, 2)?;
+        check_input_arity(inputs, O::INPUTS)?;
         check_output_arity(outputs, 1)?;
         s.equals(&outputs[0].datum_type, f32::datum_type())?;
         s.equals(&outputs[0].shape, &inputs[0].shape)
@@ -206,30 +236,53 @@ impl Expansion for Unwired {
 
     /// The typed operator holds the tables of G, which must therefore be a constant.
     fn wire(&self, prefix: &str, model: &mut TypedModel, inputs: &[OutletId]) -> TractResult<TVec<OutletId>> {
-        let g = model.outlet_fact(inputs[1])?;
-        ensure!(g.datum_type == f32::datum_type(), "AddPositionalEncoding: G must be float32");
-        let Some(values) = g.konst.clone() else {
-            bail!("AddPositionalEncoding: G must be a constant (an initializer)")
-        };
-        ensure!(values.rank() == 2 && values.shape()[0] == 2, "AddPositionalEncoding: G must be (2, F)");
-        let values = values.to_plain_array_view::<f32>()?;
-        let gaussian: Vec<f32> = values.iter().copied().collect();
-        let op = AddPositionalEncoding::new(self.rows, self.cols, &gaussian)?;
-        model.wire_node(prefix, op, &inputs[..1])
+        let op = O::OP_TYPE;
+        let (&g, rest) = inputs.split_last().with_context(|| format!("{op}: no G"))?;
+        let g = model.outlet_fact(g)?;
+        ensure!(g.datum_type == f32::datum_type(), "{op}: G must be float32");
+        let Some(values) = g.konst.clone() else { bail!("{op}: G must be a constant (an initializer)") };
+        ensure!(values.rank() == 2 && values.shape()[0] == 2, "{op}: G must be (2, F)");
+        let gaussian: Vec<f32> = values.to_plain_array_view::<f32>()?.iter().copied().collect();
+        ensure!(gaussian.iter().all(|g| g.is_finite()), "{op}: G is not finite");
+        let encoding = AddPositionalEncoding::new(self.rows, self.cols, &gaussian)?;
+        model.wire_node(prefix, self.op.typed(encoding)?, rest)
+    }
+}
+
+/// Reads a node of `op`, whose grid is its attributes `rows` and `cols`.
+pub(crate) fn read_with_encoding<O: TakesEncoding>(
+    node: &NodeProto,
+    op: O,
+) -> TractResult<Box<dyn InferenceOp>> {
+    let side = |name: &str| -> TractResult<usize> {
+        let v: i64 = node.get_attr(name)?;
+        ensure!(
+            (1..=MAX_SIDE as i64).contains(&v),
+            "{}: `{name}` must be 1 to {MAX_SIDE}, got {v}",
+            O::OP_TYPE
+        );
+        Ok(v as usize)
+    };
+    Ok(expand(WithEncoding { rows: side("rows")?, cols: side("cols")?, op }))
+}
+
+/// The read form of this operator: X and G.
+#[derive(Clone, Debug)]
+struct Read;
+
+impl TakesEncoding for Read {
+    const OP_TYPE: &'static str = OP_TYPE;
+    const NAME: &'static str = NAME;
+    const INPUTS: usize = 2;
+
+    fn typed(&self, encoding: AddPositionalEncoding) -> TractResult<Box<dyn TypedOp>> {
+        Ok(Box::new(encoding))
     }
 }
 
 /// Reads the ONNX node.
 pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    let side = |name: &str| -> TractResult<usize> {
-        let v: i64 = node.get_attr(name)?;
-        ensure!(
-            (1..=MAX_SIDE as i64).contains(&v),
-            "AddPositionalEncoding: `{name}` must be 1 to {MAX_SIDE}, got {v}"
-        );
-        Ok(v as usize)
-    };
-    Ok((expand(Unwired { rows: side("rows")?, cols: side("cols")? }), vec![]))
+    Ok((read_with_encoding(node, Read)?, vec![]))
 }
 
 #[cfg(test)]
