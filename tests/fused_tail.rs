@@ -253,6 +253,16 @@ fn hostile_positional_encodings_are_load_errors() {
         let init = p.graph.as_mut().unwrap().initializer.iter_mut().find(|t| t.name == name).unwrap();
         init.raw_data[..4].copy_from_slice(&f32::INFINITY.to_le_bytes());
         assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
+        // G with a million frequencies: tables of (64 + 64) x 2^20 entries, refused before they are
+        // built.
+        let mut p = proto(false);
+        let name = node(&mut p, op).input[g].clone();
+        let init = p.graph.as_mut().unwrap().initializer.iter_mut().find(|t| t.name == name).unwrap();
+        init.dims = vec![2, 1 << 20];
+        init.raw_data = vec![0; 8 << 20];
+        let e = load_error(&p);
+        assert_eq!(e.kind(), ErrorKind::InvalidModel);
+        assert!(e.to_string().contains("table entries"), "{e}");
         // No G.
         let mut p = proto(false);
         node(&mut p, op).input.truncate(g);

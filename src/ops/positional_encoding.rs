@@ -35,6 +35,11 @@ const NAME: &str = "SegFaceAddPositionalEncoding";
 
 /// The largest grid side: R / 4 with R up to `crate::model_screen::MAX_RESOLUTION` fits well.
 const MAX_SIDE: usize = 4096;
+/// The most table entries (grid cells along both axes times F): the tables are built when the
+/// graph is wired, before any tensor shape is checked against them, so a hostile G must not make
+/// them huge. SAM at the largest resolution needs (512 + 512) x 128 = 131,072; this allows 128
+/// times as many (64 MB of tables).
+const MAX_TABLE_ENTRIES: usize = 1 << 24;
 
 /// sin and cos of one axis' phase term, (cells, F) row-major.
 #[derive(Clone, Debug, PartialEq)]
@@ -88,6 +93,10 @@ impl AddPositionalEncoding {
         );
         ensure!(gaussian.iter().all(|g| g.is_finite()), "AddPositionalEncoding: G is not finite");
         let frequencies = gaussian.len() / 2;
+        ensure!(
+            (rows + cols).saturating_mul(frequencies) <= MAX_TABLE_ENTRIES,
+            "AddPositionalEncoding: G's {frequencies} frequencies on a {rows} x {cols} grid exceed {MAX_TABLE_ENTRIES} table entries"
+        );
         let (x, y) = gaussian.split_at(frequencies);
         Ok(AddPositionalEncoding {
             rows,
@@ -372,5 +381,9 @@ mod tests {
         assert!(AddPositionalEncoding::new(4, 3, &[]).is_err());
         assert!(AddPositionalEncoding::new(4, 3, &[1.0, 2.0, 3.0]).is_err());
         assert!(AddPositionalEncoding::new(4, 3, &[1.0, f32::NAN]).is_err());
+        // Tables past their bound: G's frequencies times the grid's cells along both axes.
+        let wide = vec![0.5f32; 2 * (MAX_TABLE_ENTRIES / 128)];
+        assert!(AddPositionalEncoding::new(64, 65, &wide).is_err());
+        assert!(AddPositionalEncoding::new(MAX_SIDE, MAX_SIDE, &gaussian(4096)).is_err());
     }
 }
