@@ -25,8 +25,7 @@ use super::attention_lanes::{self, Job, Layout, Shape, MAX_SHORT_SIDE};
 use super::layer_norm::{Affine, LayerNorm, Rows};
 use super::positional_encoding::{self, AddPositionalEncoding, TakesEncoding};
 use super::{
-    elementwise, f32_shapes, f32_slice_mut, f32_uninitialised, par_chunks, remaining_data, shape_refs,
-    take_exclusive, Linear,
+    elementwise, f32_shapes, f32_slice_mut, output_buffer, par_chunks, remaining_data, shape_refs, Linear,
 };
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
@@ -81,8 +80,7 @@ impl ImageToTokenAttention {
         let (&[tokens, embed], &[keys, width]) = (shapes[0], shapes[1]) else {
             bail!("{OP_TYPE}: X and K must be matrices, got {:?} and {:?}", shapes[0], shapes[1])
         };
-        let grid = [self.encoding.cells(), self.encoding.width()];
-        ensure!([tokens, embed] == grid, "{OP_TYPE}: X must be {grid:?}, got {:?}", shapes[0]);
+        self.encoding.check(OP_TYPE, shapes[0])?;
         ensure!((1..=MAX_SHORT_SIDE).contains(&keys), "{OP_TYPE}: 1 to {MAX_SHORT_SIDE} keys, got {keys}");
         ensure!(shapes[2] == [keys, width], "{OP_TYPE}: V must be K's shape, got {:?}", shapes[2]);
         ensure!(
@@ -149,12 +147,7 @@ impl ImageToTokenAttention {
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
         let d = self.dims(&shape_refs(&shapes))?;
         let mut inputs: Vec<Option<TValue>> = inputs.into_iter().map(Some).collect();
-        let taken = take_exclusive(&mut inputs[0]);
-        let fresh = taken.is_none();
-        let mut out = match taken {
-            Some(t) => t,
-            None => f32_uninitialised(&shapes[0])?,
-        };
+        let (mut out, fresh) = output_buffer(&mut inputs, &[0], &shapes[0])?;
         let data = remaining_data(OP_TYPE, &inputs)?;
         let input = |i: usize| data[i].with_context(|| format!("{OP_TYPE}: input {i}"));
         let w = Weights {

@@ -20,10 +20,7 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::{
-    f32_shapes, f32_slice_mut, f32_uninitialised, lane_sum, par_chunks, remaining_data, shape_refs,
-    take_exclusive,
-};
+use super::{f32_shapes, f32_slice_mut, lane_sum, output_buffer, par_chunks, remaining_data, shape_refs};
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "LayerNorm";
@@ -137,16 +134,9 @@ impl LayerNorm {
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
         let width = self.width(&shape_refs(&shapes))?;
         let mut inputs: Vec<Option<TValue>> = inputs.into_iter().map(Some).collect();
-        let mut out = take_exclusive(&mut inputs[0]);
-        if out.is_none() && self.residual {
-            // x + r and r + x are the same float32 sum.
-            out = take_exclusive(&mut inputs[3]);
-        }
-        let fresh = out.is_none();
-        let mut out = match out {
-            Some(t) => t,
-            None => f32_uninitialised(&shapes[0])?,
-        };
+        // x + r and r + x are the same float32 sum: the residual's buffer serves as well as X's.
+        let candidates: &[usize] = if self.residual { &[0, 3] } else { &[0] };
+        let (mut out, fresh) = output_buffer(&mut inputs, candidates, &shapes[0])?;
         let data = remaining_data("LayerNorm", &inputs)?;
         let weights = Affine { scale: data[1].context("scale")?, bias: data[2].context("bias")? };
         // The summands the output does not hold: the first is copied into a fresh output.

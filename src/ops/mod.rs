@@ -202,6 +202,23 @@ pub(crate) fn take_exclusive(input: &mut Option<TValue>) -> Option<Tensor> {
     }
 }
 
+/// The buffer an operator writes its float32 output of `shape` into: the first of the inputs
+/// `candidates` (same shape) that nothing else holds ([`take_exclusive`]), else a fresh tensor
+/// ([`f32_uninitialised`]); and whether it is fresh, when the operator must fill it from its
+/// inputs rather than update it in place.
+pub(crate) fn output_buffer(
+    inputs: &mut [Option<TValue>],
+    candidates: &[usize],
+    shape: &[usize],
+) -> TractResult<(Tensor, bool)> {
+    for &i in candidates {
+        if let Some(taken) = take_exclusive(&mut inputs[i]) {
+            return Ok((taken, false));
+        }
+    }
+    Ok((f32_uninitialised(shape)?, true))
+}
+
 /// The float32 data of the inputs an operator has not taken ([`take_exclusive`]), each
 /// contiguous; `op` names the operator in the error.
 pub(crate) fn remaining_data<'a>(

@@ -25,7 +25,7 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::{f32_shapes, f32_slice_mut, f32_uninitialised, par_chunks, remaining_data, take_exclusive};
+use super::{f32_shapes, f32_slice_mut, output_buffer, par_chunks, remaining_data};
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "AddPositionalEncoding";
@@ -107,21 +107,12 @@ impl AddPositionalEncoding {
         })
     }
 
-    /// Checks X's shape against the grid and the encoding's width.
-    fn check(&self, x: &[usize]) -> TractResult<()> {
+    /// Checks X's shape against the grid and the encoding's width; `op` names the operator in the
+    /// error.
+    pub(crate) fn check(&self, op: &str, x: &[usize]) -> TractResult<()> {
         let expected = [self.rows * self.cols, 2 * self.frequencies];
-        ensure!(x == expected, "AddPositionalEncoding: X must be {expected:?}, got {x:?}");
+        ensure!(x == expected, "{op}: X must be {expected:?}, got {x:?}");
         Ok(())
-    }
-
-    /// The tokens' width: 2F channels.
-    pub(crate) fn width(&self) -> usize {
-        2 * self.frequencies
-    }
-
-    /// The number of tokens: the grid's cells.
-    pub(crate) fn cells(&self) -> usize {
-        self.rows * self.cols
     }
 
     /// Adds the encoding of tokens `first..` to `out`, one token (2F channels) per row, after
@@ -149,14 +140,9 @@ impl AddPositionalEncoding {
     fn run(&self, inputs: TVec<TValue>) -> TractResult<Tensor> {
         ensure!(inputs.len() == 1, "AddPositionalEncoding takes X alone once typed");
         let shape = inputs[0].shape().to_vec();
-        self.check(&shape)?;
+        self.check(OP_TYPE, &shape)?;
         let mut inputs: Vec<Option<TValue>> = inputs.into_iter().map(Some).collect();
-        let taken = take_exclusive(&mut inputs[0]);
-        let fresh = taken.is_none();
-        let mut out = match taken {
-            Some(t) => t,
-            None => f32_uninitialised(&shape)?,
-        };
+        let (mut out, fresh) = output_buffer(&mut inputs, &[0], &shape)?;
         let data = remaining_data("AddPositionalEncoding", &inputs)?;
         let copy = if fresh { data[0] } else { None };
         let width = 2 * self.frequencies;
@@ -191,13 +177,13 @@ impl TypedOp for AddPositionalEncoding {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         ensure!(inputs.len() == 1, "AddPositionalEncoding takes X alone once typed");
         let shapes = f32_shapes("AddPositionalEncoding", inputs)?;
-        self.check(&shapes[0])?;
+        self.check(OP_TYPE, &shapes[0])?;
         Ok(tvec!(f32::fact(&shapes[0])))
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
         let shapes = f32_shapes("AddPositionalEncoding", inputs)?;
-        self.check(&shapes[0])?;
+        self.check(OP_TYPE, &shapes[0])?;
         // Two products and two sums per element.
         let elements: usize = shapes[0].iter().product();
         Ok(tvec!((Cost::FMA(f32::datum_type()), (2 * elements).to_dim())))
@@ -252,8 +238,8 @@ impl<O: TakesEncoding> Expansion for WithEncoding<O> {
         let Some(values) = g.konst.clone() else { bail!("{op}: G must be a constant (an initializer)") };
         ensure!(values.rank() == 2 && values.shape()[0] == 2, "{op}: G must be (2, F)");
         let gaussian: Vec<f32> = values.to_plain_array_view::<f32>()?.iter().copied().collect();
-        ensure!(gaussian.iter().all(|g| g.is_finite()), "{op}: G is not finite");
-        let encoding = AddPositionalEncoding::new(self.rows, self.cols, &gaussian)?;
+        let encoding = AddPositionalEncoding::new(self.rows, self.cols, &gaussian)
+            .with_context(|| format!("{op}: its positional encoding"))?;
         model.wire_node(prefix, self.op.typed(encoding)?, rest)
     }
 }
@@ -372,10 +358,10 @@ mod tests {
     #[test]
     fn shapes_and_matrices_are_checked() {
         let op = AddPositionalEncoding::new(4, 3, &gaussian(8)).unwrap();
-        assert!(op.check(&[12, 16]).is_ok());
-        assert!(op.check(&[12, 15]).is_err());
-        assert!(op.check(&[11, 16]).is_err());
-        assert!(op.check(&[1, 12, 16]).is_err());
+        assert!(op.check(OP_TYPE, &[12, 16]).is_ok());
+        assert!(op.check(OP_TYPE, &[12, 15]).is_err());
+        assert!(op.check(OP_TYPE, &[11, 16]).is_err());
+        assert!(op.check(OP_TYPE, &[1, 12, 16]).is_err());
         assert!(AddPositionalEncoding::new(0, 3, &gaussian(8)).is_err());
         assert!(AddPositionalEncoding::new(4, MAX_SIDE + 1, &gaussian(8)).is_err());
         assert!(AddPositionalEncoding::new(4, 3, &[]).is_err());

@@ -66,8 +66,7 @@ impl TokenToImageAttention {
         let (&[queries, width], &[tokens, embed]) = (shapes[0], shapes[1]) else {
             bail!("{OP_TYPE}: Q and X must be matrices, got {:?} and {:?}", shapes[0], shapes[1])
         };
-        let grid = [self.encoding.cells(), self.encoding.width()];
-        ensure!([tokens, embed] == grid, "{OP_TYPE}: X must be {grid:?}, got {:?}", shapes[1]);
+        self.encoding.check(OP_TYPE, shapes[1])?;
         ensure!(
             (1..=MAX_SHORT_SIDE).contains(&queries),
             "{OP_TYPE}: 1 to {MAX_SHORT_SIDE} queries, got {queries}"
