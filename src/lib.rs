@@ -1,60 +1,71 @@
 //! segface: SegFace face parsing (19 CelebAMask-HQ classes) on phone and embedded CPUs.
-//!
-//! Data flows one way: image -> [`preprocess`] -> engine ([`Session`], tract) -> [`postprocess`]
-//! -> labels. [`Model`] and [`Session`] are the one safe API; the C ABI ([`ffi`]) and the CLI are
-//! thin shells over it. Converting the reference's checkpoints ([`export`], feature `convert`)
-//! produces the ONNX files the runtime loads.
 
-pub mod align;
-pub mod arch;
-mod bilinear;
 #[cfg(feature = "convert")]
-pub mod checkpoint;
-#[cfg(feature = "convert")]
-pub mod checkpoint_screen;
-pub mod classes;
-#[cfg(feature = "eval")]
-pub mod datasets;
-pub mod detect;
+mod convert;
 mod error;
-pub mod export;
-#[cfg(feature = "fetch")]
-pub mod fetch;
+#[cfg(feature = "eval")]
+mod eval;
 pub mod ffi;
-pub mod frame;
-pub mod image_view;
+mod image;
 #[cfg(feature = "jni")]
 mod jni;
-pub mod metadata;
-#[cfg(feature = "eval")]
-pub mod metrics;
-mod model;
-mod model_screen;
 pub mod ops;
-pub mod outputs;
-pub mod postprocess;
-pub mod precision;
-pub mod preprocess;
-pub mod profile;
-pub mod resize;
+mod output;
 mod rng;
-mod schedule;
+mod runtime;
 mod session;
-mod stored_constants;
 #[cfg(feature = "training")]
 pub mod training;
-mod vector_state;
-pub mod video;
-pub mod weights;
+mod video;
 
 pub use error::{Error, ErrorKind, Result};
-pub use image_view::{ImageView, PixelFormat};
-pub use metadata::ModelInfo;
-pub use model::{sha256_hex, LoadOptions, Model};
-pub use model_screen::{MAX_RESOLUTION, MAX_TENSOR_BYTES};
-pub use precision::{f16_available, Precision};
+pub use image::view::{ImageView, PixelFormat};
+pub use runtime::metadata::ModelInfo;
+pub use runtime::model::{sha256_hex, LoadOptions, Model};
+pub use runtime::precision::{f16_available, Precision};
+pub use runtime::screen::{MAX_RESOLUTION, MAX_TENSOR_BYTES};
 pub use session::{LabelMap, Session};
-pub use video::{TrackedFace, VideoOptions, VideoSession};
+pub use video::tracking::{TrackedFace, VideoOptions, VideoSession};
+
+pub use image::resize;
+
+/// The old paths of `preprocess`.
+pub mod preprocess {
+    pub use crate::image::preprocess::*;
+    pub use crate::runtime::metadata::{IMAGENET_MEAN, IMAGENET_STD};
+}
+
+/// The old paths of `align`.
+pub mod align {
+    pub use crate::image::align::*;
+    pub use crate::image::face::Landmarks;
+}
+#[cfg(feature = "fetch")]
+pub use convert::fetch;
+#[cfg(feature = "convert")]
+pub use convert::{arch, checkpoint, checkpoint_screen, export, weights};
+#[cfg(feature = "eval")]
+pub use eval::{datasets, metrics};
+pub use output::outputs;
+pub use runtime::{classes, metadata, precision, profile};
+pub use video::detector as detect;
+
+/// The old paths of what moved out of `frame`.
+pub mod frame {
+    pub use crate::image::face::{Face, FaceBox, FrameOptions};
+    pub use crate::image::frame::*;
+}
+
+/// The old paths of `postprocess`.
+pub mod postprocess {
+    pub use crate::output::overlay::{class_counts, colorize, overlay};
+    pub use crate::output::resample::*;
+}
+
+/// The old path of `video`.
+pub mod video_session {
+    pub use crate::video::tracking::*;
+}
 
 /// The crate version, as the C ABI reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

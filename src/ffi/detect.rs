@@ -4,8 +4,8 @@ use std::ffi::c_char;
 
 use super::{bytes_arg, free_handle, guarded, null, struct_size_at, struct_size_error, utf8_arg};
 use super::{frame_arg, Failure, SegfaceFrame, SegfaceStatus};
-use crate::detect::{DetectedFace, FaceDetector};
-use crate::frame::FaceBox;
+use crate::image::face::FaceBox;
+use crate::video::detector::{DetectedFace, FaceDetector};
 
 /// A loaded face detector: immutable; may be used from several threads at once.
 pub struct SegfaceDetector {

@@ -1,4 +1,4 @@
-//! The C ABI: a thin shell over [`crate::Model`], [`crate::Session`], [`crate::detect::FaceDetector`]
+//! The C ABI: a thin shell over [`crate::Model`], [`crate::Session`], [`crate::video::detector::FaceDetector`]
 //! and [`crate::VideoSession`]. `include/segface.h` is generated from these files by cbindgen
 //! (see `tests/c_header.rs`): `mod.rs` (status and errors), `model.rs`, `frame.rs` (image and
 //! frame descriptors), `outputs.rs`, `session.rs`, `detect.rs`, `video.rs`.
@@ -34,7 +34,7 @@ pub const SEGFACE_ABI_VERSION: u32 = 1;
 
 /// Largest accepted image width or height.
 pub const SEGFACE_MAX_IMAGE_DIM: u32 = 16384;
-const _: () = assert!(SEGFACE_MAX_IMAGE_DIM == crate::image_view::MAX_IMAGE_DIM);
+const _: () = assert!(SEGFACE_MAX_IMAGE_DIM == crate::image::view::MAX_IMAGE_DIM);
 
 /// Result of every fallible call. 0 is success; values are never reused.
 #[repr(C)]

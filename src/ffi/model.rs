@@ -4,8 +4,8 @@ use std::ffi::{c_char, CString};
 
 use super::SegfaceStatus;
 use super::{bytes_arg, free_handle, guarded, null, struct_size_at, struct_size_error, utf8_arg, Failure};
-use crate::model::{LoadOptions, Model};
-use crate::precision::{f16_available, Precision};
+use crate::runtime::model::{LoadOptions, Model};
+use crate::runtime::precision::{f16_available, Precision};
 
 /// Arithmetic of a model's operators (`SegfaceLoadOptions.precision`); the numbers are
 /// `Precision::code`'s.
@@ -249,4 +249,19 @@ pub unsafe extern "C" fn segface_model_class_name(model: *const SegfaceModel, in
 #[no_mangle]
 pub unsafe extern "C" fn segface_model_resolution(model: *const SegfaceModel) -> u32 {
     model.as_ref().map_or(0, |m| m.model.info().resolution as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_c_constants_and_round_trip() {
+        assert_eq!(Precision::F32.code(), SEGFACE_PRECISION_F32);
+        assert_eq!(Precision::F16.code(), SEGFACE_PRECISION_F16);
+        for precision in [Precision::F32, Precision::F16] {
+            assert_eq!(Precision::from_code(precision.code().into()).unwrap(), precision);
+        }
+        assert!(Precision::from_code(2).is_err() && Precision::from_code(-1).is_err());
+    }
 }

@@ -5,7 +5,7 @@ use super::{
     faces_arg, frame_arg, image_view, outputs_arg, SegfaceFace, SegfaceFrame, SegfaceImage, SegfaceModel,
 };
 use super::{free_handle, guarded, null, Exclusive, Failure, SegfaceStatus};
-use crate::frame::FrameOptions;
+use crate::image::face::FrameOptions;
 use crate::session::Session;
 
 /// Per-stream state; use one session from one thread at a time.

@@ -7,7 +7,7 @@ use super::{
     free_handle, guarded, null, struct_size_error, write_detections, Exclusive, Failure, SegfaceStatus,
 };
 use super::{SegfaceModel, SegfaceOutputs};
-use crate::video::{TrackedFace, VideoOptions, VideoSession};
+use crate::video::tracking::{TrackedFace, VideoOptions, VideoSession};
 
 /// How a video session finds and smooths faces. Fill it with `segface_video_options_default`,
 /// then change what you need.

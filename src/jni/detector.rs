@@ -6,7 +6,7 @@ use jni::sys::{jboolean, jfloat, jint, jlong};
 use jni::EnvUnowned;
 
 use super::{float_array, free, into_handle, live, pack_detection, throw, JavaFrame, JniResult};
-use crate::detect::FaceDetector;
+use crate::video::detector::FaceDetector;
 
 /// The input size a Java caller asked for: 0 or less means the default.
 fn input_size(size: jint) -> usize {

@@ -1,5 +1,5 @@
 //! JNI shims for the `ai.segface` Java classes (android/segface/src/main/java): thin layers over
-//! [`crate::Session`] (`SegFace`), [`crate::detect::FaceDetector`] (`FaceDetector`) and
+//! [`crate::Session`] (`SegFace`), [`crate::video::detector::FaceDetector`] (`FaceDetector`) and
 //! [`crate::VideoSession`] (`SegFaceVideo`), compiled into libsegface.so with the `jni` feature.
 //!
 //! Each Java object holds one native handle (`Box::into_raw`). The Java side serialises calls on
@@ -16,8 +16,9 @@ use jni::sys::{jboolean, jlong};
 use jni::{jni_str, Env};
 
 use crate::error::Error;
-use crate::frame::{Face, FaceBox, Frame, Orientation, Plane, Rotation, YuvRange};
-use crate::outputs::{ClassSet, ClassSetMask, Outputs, PlaneMut, SoftMasks};
+use crate::image::face::{Face, FaceBox};
+use crate::image::frame::{Frame, Orientation, Plane, Rotation, YuvRange};
+use crate::output::outputs::{ClassSet, ClassSetMask, Outputs, PlaneMut, SoftMasks};
 
 type JniResult<T> = jni::errors::Result<T>;
 

@@ -8,9 +8,9 @@ use jni::{Env, EnvUnowned};
 use super::{direct_bytes, direct_bytes_mut, free, into_handle, live, or_throw, parse_java_frame, throw};
 use super::{JavaOutputs, JniResult};
 use crate::error::Error;
-use crate::image_view::{ImageView, PixelFormat};
-use crate::model::{LoadOptions, Model};
-use crate::precision::Precision;
+use crate::image::view::{ImageView, PixelFormat};
+use crate::runtime::model::{LoadOptions, Model};
+use crate::runtime::precision::Precision;
 use crate::session::Session;
 
 /// What a Java `SegFace` holds: a session, which keeps its model alive and describes it.
@@ -81,7 +81,7 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeF16Available<'l>(
     _env: EnvUnowned<'l>,
     _class: JClass<'l>,
 ) -> jboolean {
-    crate::precision::f16_available()
+    crate::runtime::precision::f16_available()
 }
 
 #[unsafe(no_mangle)]

@@ -7,8 +7,8 @@ use jni::EnvUnowned;
 
 use super::segface::live_handle;
 use super::{float_array, free, into_handle, live, pack_detection, parse_java_frame, JavaOutputs, JniResult};
-use crate::detect::FaceDetector;
-use crate::video::{VideoOptions, VideoSession};
+use crate::video::detector::FaceDetector;
+use crate::video::tracking::{VideoOptions, VideoSession};
 
 /// # Safety
 /// See [`live`].

@@ -20,10 +20,11 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::attention_lanes::{self, Job, Layout, Shape, MAX_SHORT_SIDE};
-use super::{
-    contiguous, elementwise, f32_output, f32_shapes, f32_views, lane_max, lane_sum, par_chunks, shape_refs,
-};
+use super::kernels::attention_lanes::{self, Job, Layout, Shape, MAX_SHORT_SIDE};
+use super::kernels::elementwise::elementwise;
+use super::kernels::lanes::{lane_max, lane_sum};
+use super::kernels::threads::par_chunks;
+use super::tensors::{contiguous, f32_output, f32_shapes, f32_views, shape_refs};
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "Attention";
@@ -218,10 +219,10 @@ impl TypedOp for Attention {
 pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
     let heads: i64 = node.get_attr("heads")?;
     ensure!((1..=1024).contains(&heads), "Attention: {heads} heads");
-    Ok((super::inference(Attention { heads: heads as usize }), vec![]))
+    Ok((super::wiring::inference(Attention { heads: heads as usize }), vec![]))
 }
 
-impl super::InferenceRules for Attention {
+impl super::wiring::InferenceRules for Attention {
     fn shape_rules<'r, 'p: 'r, 's: 'r>(
         &'s self,
         s: &mut Solver<'r>,

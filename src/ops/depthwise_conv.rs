@@ -6,7 +6,7 @@
 //! 16 x 16 maps went through generic per-pixel code (the 64-channel stride-2 layer alone took
 //! 5 ms for 9 MMAC). Here each channel is copied once into a zero-padded plane (split into even
 //! and odd columns for stride 2), so that every tap of a row of outputs is a contiguous load of
-//! 8 lanes (`super::vector`) times one weight.
+//! 8 lanes (`super::kernels::vector`) times one weight.
 //!
 //! Inputs (float32): X (1, C, H, W), W (C, 1, k, k), B (C). Output (1, C, Ho, Wo) with
 //! Ho = (H - 1) / s + 1. Attribute `stride` (1 or 2).
@@ -15,10 +15,11 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
+use super::kernels::threads::par_chunks;
 #[cfg(target_arch = "x86_64")]
-use super::vector::{has_avx2, Avx2};
-use super::vector::{Native, Vector};
-use super::{contiguous, f32_output, f32_shapes, f32_views, par_chunks, shape_refs};
+use super::kernels::vector::{has_avx2, Avx2};
+use super::kernels::vector::{Native, Vector};
+use super::tensors::{contiguous, f32_output, f32_shapes, f32_views, shape_refs};
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "DepthwiseConv";
@@ -267,10 +268,10 @@ impl TypedOp for DepthwiseConv {
 pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
     let stride: i64 = node.get_attr("stride")?;
     ensure!(stride == 1 || stride == 2, "DepthwiseConv: stride must be 1 or 2, got {stride}");
-    Ok((super::inference(DepthwiseConv { stride: stride as usize }), vec![]))
+    Ok((super::wiring::inference(DepthwiseConv { stride: stride as usize }), vec![]))
 }
 
-impl super::InferenceRules for DepthwiseConv {
+impl super::wiring::InferenceRules for DepthwiseConv {
     fn shape_rules<'r, 'p: 'r, 's: 'r>(
         &'s self,
         s: &mut Solver<'r>,

@@ -21,12 +21,13 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::attention_lanes::{self, Job, Layout, Shape, MAX_SHORT_SIDE};
+use super::kernels::attention_lanes::{self, Job, Layout, Shape, MAX_SHORT_SIDE};
+use super::kernels::elementwise::elementwise;
+use super::kernels::linear::Linear;
+use super::kernels::threads::par_chunks;
 use super::layer_norm::{Affine, LayerNorm, Rows};
 use super::positional_encoding::{self, AddPositionalEncoding, TakesEncoding};
-use super::{
-    elementwise, f32_shapes, f32_slice_mut, output_buffer, par_chunks, remaining_data, shape_refs, Linear,
-};
+use super::tensors::{f32_shapes, f32_slice_mut, output_buffer, remaining_data, shape_refs};
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "ImageToTokenAttention";
@@ -232,8 +233,8 @@ pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn In
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::attention_lanes::tests::{reference, values};
-    use crate::ops::f32_values;
+    use crate::ops::kernels::attention_lanes::tests::{reference, values};
+    use crate::ops::tensors::f32_values;
     use crate::ops::token_to_image::tests::{encoding, linear, with_encoding};
     use tract_linalg::multithread::{multithread_tract_scope, Executor};
 

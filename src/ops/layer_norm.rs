@@ -20,7 +20,9 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::{f32_shapes, f32_slice_mut, lane_sum, output_buffer, par_chunks, remaining_data, shape_refs};
+use super::kernels::lanes::lane_sum;
+use super::kernels::threads::par_chunks;
+use super::tensors::{f32_shapes, f32_slice_mut, output_buffer, remaining_data, shape_refs};
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "LayerNorm";
@@ -180,11 +182,11 @@ impl TypedOp for LayerNorm {
 pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
     let epsilon: f32 = node.get_attr("epsilon")?;
     ensure!(epsilon.is_finite() && epsilon > 0.0, "LayerNorm: epsilon must be positive, got {epsilon}");
-    let residual = super::flag(node, "LayerNorm", "residual")?;
-    Ok((super::inference(LayerNorm { epsilon, residual }), vec![]))
+    let residual = super::wiring::flag(node, "LayerNorm", "residual")?;
+    Ok((super::wiring::inference(LayerNorm { epsilon, residual }), vec![]))
 }
 
-impl super::InferenceRules for LayerNorm {
+impl super::wiring::InferenceRules for LayerNorm {
     fn shape_rules<'r, 'p: 'r, 's: 'r>(
         &'s self,
         s: &mut Solver<'r>,
@@ -232,7 +234,7 @@ mod tests {
             .filter(|(_, &h)| h)
             .map(|((v, t), _)| (v.clone(), t))
             .collect();
-        let out = super::super::f32_values(&op.run(values).unwrap());
+        let out = crate::ops::tensors::f32_values(&op.run(values).unwrap());
         for (kept, original) in kept {
             assert_eq!(&*kept, original, "an input another node holds was written over");
         }
@@ -242,7 +244,7 @@ mod tests {
     /// Rows normalised by the definition, computed in f64, of the sum of X and R for a residual
     /// norm.
     fn check(op: &LayerNorm, inputs: &[Tensor], got: &[f32]) {
-        let data: Vec<Vec<f32>> = inputs.iter().map(super::super::f32_values).collect();
+        let data: Vec<Vec<f32>> = inputs.iter().map(crate::ops::tensors::f32_values).collect();
         let (x, scale, bias) = (&data[0], &data[1], &data[2]);
         let width = scale.len();
         for (r, got) in got.chunks_exact(width).enumerate() {

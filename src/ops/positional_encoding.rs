@@ -25,7 +25,8 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::{f32_shapes, f32_slice_mut, output_buffer, par_chunks, remaining_data};
+use super::kernels::threads::par_chunks;
+use super::tensors::{f32_shapes, f32_slice_mut, output_buffer, remaining_data};
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "AddPositionalEncoding";
@@ -33,7 +34,7 @@ pub const OP_TYPE: &str = "AddPositionalEncoding";
 /// Its name in tract's graph, read or typed (profiles list operators by it).
 const NAME: &str = "SegFaceAddPositionalEncoding";
 
-/// The largest grid side: R / 4 with R up to `crate::model_screen::MAX_RESOLUTION` fits well.
+/// The largest grid side: R / 4 with R up to `crate::runtime::screen::MAX_RESOLUTION` fits well.
 const MAX_SIDE: usize = 4096;
 /// The most table entries (grid cells along both axes times F): the tables are built when the
 /// graph is wired, before any tensor shape is checked against them, so a hostile G must not make
@@ -315,7 +316,7 @@ mod tests {
     fn run(op: &AddPositionalEncoding, x: &Tensor, held: bool) -> Vec<f32> {
         let value = x.clone().into_tvalue();
         let kept = held.then(|| value.clone());
-        let out = super::super::f32_values(&op.run(tvec![value]).unwrap());
+        let out = crate::ops::tensors::f32_values(&op.run(tvec![value]).unwrap());
         if let Some(kept) = kept {
             assert_eq!(&*kept, x, "a held X was written over");
         }

@@ -21,9 +21,11 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::attention_lanes::{self, Job, KeyBlocks, Layout, Shape, KEY_BLOCK, MAX_SHORT_SIDE};
+use super::kernels::attention_lanes::{self, Job, KeyBlocks, Layout, Shape, KEY_BLOCK, MAX_SHORT_SIDE};
+use super::kernels::elementwise::elementwise;
+use super::kernels::linear::Linear;
 use super::positional_encoding::{self, AddPositionalEncoding, TakesEncoding};
-use super::{contiguous, elementwise, f32_output, f32_shapes, f32_views, shape_refs, Linear};
+use super::tensors::{contiguous, f32_output, f32_shapes, f32_views, shape_refs};
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "TokenToImageAttention";
@@ -221,7 +223,7 @@ pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn In
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::ops::attention_lanes::tests::{assert_close, reference, values};
+    use crate::ops::kernels::attention_lanes::tests::{assert_close, reference, values};
     use tract_linalg::multithread::multithread_tract_scope;
 
     /// The encoding of a `rows x cols` grid with F = `frequencies`.

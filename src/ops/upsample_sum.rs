@@ -22,12 +22,11 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::{
-    f32_output, f32_shapes, f32_slice_mut, f32_uninitialised, par_chunks, remaining_data, shape_refs,
-    take_exclusive,
+use super::kernels::bilinear::{bilinear_matrix, taps, Tap};
+use super::kernels::threads::par_chunks;
+use super::tensors::{
+    f32_output, f32_shapes, f32_slice_mut, f32_uninitialised, remaining_data, shape_refs, take_exclusive,
 };
-use crate::bilinear::{taps, Tap};
-use crate::export::constants::bilinear_matrix;
 
 /// The operator's name in ONNX files (domain [`super::DOMAIN`]).
 pub const OP_TYPE: &str = "UpsampleSum";
@@ -63,8 +62,7 @@ fn dims(shapes: &[&[usize]], channels_last: bool) -> TractResult<Vec<(usize, usi
 /// interpolation matrix, transposed): column j holds output j's two taps. Multiplying by it
 /// resizes every row at once (a gather per output is far slower).
 fn resize_matrix(input: usize, output: usize) -> TractResult<Array2<f32>> {
-    let m = bilinear_matrix(input, output);
-    Ok(Array2::from_shape_vec((m.rows, m.cols), m.data)?.reversed_axes())
+    Ok(Array2::from_shape_vec((output, input), bilinear_matrix(input, output))?.reversed_axes())
 }
 
 /// Adds the bilinear resize of the plane `x` (h, w) to `out` (rows.len(), W): the plane's rows
@@ -253,11 +251,11 @@ impl TypedOp for UpsampleSum {
 
 /// Reads the ONNX node.
 pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    let channels_last = super::flag(node, "UpsampleSum", "channels_last")?;
-    Ok((super::inference(UpsampleSum { channels_last }), vec![]))
+    let channels_last = super::wiring::flag(node, "UpsampleSum", "channels_last")?;
+    Ok((super::wiring::inference(UpsampleSum { channels_last }), vec![]))
 }
 
-impl super::InferenceRules for UpsampleSum {
+impl super::wiring::InferenceRules for UpsampleSum {
     fn shape_rules<'r, 'p: 'r, 's: 'r>(
         &'s self,
         s: &mut Solver<'r>,
@@ -306,7 +304,7 @@ mod tests {
         if let Some(holder) = holder {
             assert_eq!(*holder, first, "the first map, still held elsewhere, was written over");
         }
-        super::super::f32_values(&out)
+        crate::ops::tensors::f32_values(&out)
     }
 
     /// Both layouts compute the same sum, on odd sizes and a map as large as the first, in a
@@ -359,7 +357,7 @@ mod tests {
                     let mut expected = 0f32;
                     for i in 0..h {
                         for j in 0..w {
-                            expected += m.data[y * h + i] * m.data[xo * w + j] * x[ch * h * w + i * w + j];
+                            expected += m[y * h + i] * m[xo * w + j] * x[ch * h * w + i * w + j];
                         }
                     }
                     let got = out[ch * big * big + y * big + xo];

@@ -25,8 +25,10 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
+use super::kernels::elementwise::elementwise;
+use super::kernels::threads::par_chunks;
 use super::layer_norm::mean_and_inverse_deviation;
-use super::{contiguous, elementwise, f32_output, f32_shapes, f32_views, par_chunks, shape_refs};
+use super::tensors::{contiguous, f32_output, f32_shapes, f32_views, shape_refs};
 
 use tract_linalg::multithread::{current_tract_executor, Executor};
 use tract_linalg::routines::Func;
@@ -312,11 +314,11 @@ impl TypedOp for UpscaleHead {
 pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
     let epsilon: f32 = node.get_attr("epsilon")?;
     ensure!(epsilon.is_finite() && epsilon > 0.0, "UpscaleHead: epsilon must be positive, got {epsilon}");
-    let channels_last = super::flag(node, "UpscaleHead", "channels_last")?;
-    Ok((super::inference(UpscaleHead { epsilon, channels_last }), vec![]))
+    let channels_last = super::wiring::flag(node, "UpscaleHead", "channels_last")?;
+    Ok((super::wiring::inference(UpscaleHead { epsilon, channels_last }), vec![]))
 }
 
-impl super::InferenceRules for UpscaleHead {
+impl super::wiring::InferenceRules for UpscaleHead {
     fn shape_rules<'r, 'p: 'r, 's: 'r>(
         &'s self,
         s: &mut Solver<'r>,

@@ -4,9 +4,9 @@
 //! landmarks moved the same way. No flips: left and right are classes.
 
 use super::data::Samples;
-use crate::datasets::Prepared;
 use crate::error::Result;
-use crate::resize::cubic;
+use crate::eval::datasets::Prepared;
+use crate::image::resize::cubic;
 use crate::rng::SplitMix64;
 
 /// One draw of the random affine map.

@@ -5,9 +5,10 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::face_warp::FaceWarps;
-use crate::datasets::{Dataset, Prepared};
 use crate::error::{Error, Result};
-use crate::preprocess::{normalize_into, IMAGENET_MEAN, IMAGENET_STD};
+use crate::eval::datasets::{Dataset, Prepared};
+use crate::image::preprocess::normalize_into;
+use crate::runtime::metadata::{IMAGENET_MEAN, IMAGENET_STD};
 
 /// Samples for training or validation.
 pub trait Samples: Sync {

@@ -10,7 +10,7 @@ use burn::tensor::{activation, Tensor, TensorData};
 
 use super::layers::{gelu, Conv, ConvTranspose2x2, LayerNorm, Linear};
 use super::named::{NamedWeights, WeightVisitor};
-use crate::arch::{
+use crate::convert::arch::{
     self, ATTN_DOWNSAMPLE, DEPTH, EMBED_DIM, LN2D_EPS, LN_EPS, MLP_DIM, NUM_HEADS, PE_FREQUENCIES,
     UPSCALE_CHANNELS,
 };

@@ -8,7 +8,7 @@ use burn::tensor::{activation::relu, Tensor};
 
 use super::layers::{hard_sigmoid, hard_swish, BatchNorm, Conv};
 use super::named::{NamedWeights, WeightVisitor};
-use crate::arch::{
+use crate::convert::arch::{
     self, Activation, InvertedResidual, BN_EPS, LAST_CHANNELS, MOBILENET_BLOCKS, STEM_CHANNELS, TAP_FEATURES,
 };
 

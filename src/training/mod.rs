@@ -6,6 +6,7 @@ pub mod augment;
 pub mod data;
 pub mod decoder;
 pub mod face_warp;
+pub mod history;
 pub mod layers;
 pub mod loss;
 pub mod mobilenet;

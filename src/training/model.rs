@@ -11,10 +11,10 @@ use super::face_warp::{resample, FaceWarps};
 use super::mobilenet::MobileNetV3;
 use super::named::{Assign, Collect, CountParams, KeyList, NamedWeights, WeightVisitor};
 use super::swin::Swin;
-use crate::arch::swin::{stage_key, SwinConfig, EMBED_CONV_KEY, SWIN_MARKER_KEY};
-use crate::arch::TAP_CHANNELS;
+use crate::convert::arch::swin::{stage_key, SwinConfig, EMBED_CONV_KEY, SWIN_MARKER_KEY};
+use crate::convert::arch::TAP_CHANNELS;
+use crate::convert::weights::Weights;
 use crate::error::{Error, Result};
-use crate::weights::Weights;
 
 /// The network the head taps.
 // One per model, built once: the size difference between the variants costs nothing.

@@ -7,9 +7,9 @@ use burn::module::{Param, RunningState};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
-use crate::arch::KeySpec;
+use crate::convert::arch::KeySpec;
+use crate::convert::weights::{WeightTensor, Weights};
 use crate::error::Error;
-use crate::weights::{WeightTensor, Weights};
 
 /// Sees each weight with its key.
 pub trait WeightVisitor<B: Backend> {

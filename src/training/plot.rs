@@ -6,7 +6,7 @@ use std::path::Path;
 
 use image::{Rgb, RgbImage};
 
-use super::train::EpochRecord;
+use super::history::EpochRecord;
 use crate::error::{Error, ErrorKind, Result};
 
 const WIDTH: u32 = 640;

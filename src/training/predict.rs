@@ -8,12 +8,13 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::face_warp::FaceWarps;
 use super::model::{Architecture, SegFace};
-use crate::align::resized_landmarks;
+use crate::convert::weights::Weights;
 use crate::error::{Error, Result};
-use crate::postprocess::{LabelsMut, Logits, Postprocessor};
-use crate::preprocess::{normalize_into, IMAGENET_MEAN, IMAGENET_STD};
-use crate::resize::BicubicResizer;
-use crate::weights::Weights;
+use crate::image::align::resized_landmarks;
+use crate::image::preprocess::normalize_into;
+use crate::image::resize::BicubicResizer;
+use crate::output::resample::{LabelsMut, Logits, Postprocessor};
+use crate::runtime::metadata::{IMAGENET_MEAN, IMAGENET_STD};
 
 /// A model built for `weights` (its backbone read off them, see [`Architecture::of_weights`])
 /// and loaded with them.

@@ -12,7 +12,7 @@ use burn::tensor::{activation, Distribution, Int, Tensor, TensorData};
 
 use super::layers::{gelu, LayerNorm, Linear};
 use super::named::{join, NamedWeights, WeightVisitor};
-use crate::arch::swin::{
+use crate::convert::arch::swin::{
     merge_key, stage_key, SwinConfig, EMBED_CONV_KEY, EMBED_NORM_KEY, FINAL_NORM_KEY, MLP_RATIO,
     SHIFT_MASK_VALUE, SWIN_LN_EPS,
 };

@@ -3,8 +3,8 @@
 //! placed and sized differently per sample. Labels use the CelebAMask-HQ classes. For tests that
 //! prove the loop learns, and for timing training on any machine with no dataset.
 
-use crate::datasets::Prepared;
 use crate::error::Result;
+use crate::eval::datasets::Prepared;
 use crate::training::data::Samples;
 
 pub struct SyntheticFaces {

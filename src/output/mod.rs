@@ -1,0 +1,7 @@
+//! Labels out: the model's logits resampled to the caller's image or frame ([`resample`]),
+//! written as label maps, soft masks and class-set masks into the caller's buffers
+//! ([`outputs`]), and drawn for people ([`overlay`]).
+
+pub mod outputs;
+pub mod overlay;
+pub mod resample;

@@ -1,0 +1,14 @@
+//! The engine side of segface: a model file read, screened, typed for its fixed input and
+//! optimised by tract once ([`model`]), planned for the bytes it holds at once ([`plan`]), and
+//! run per stream on normalised tensors ([`engine`]). It knows nothing of pixels; `session`
+//! brings the image and the outputs to it.
+
+pub mod classes;
+pub(crate) mod engine;
+pub mod metadata;
+pub mod model;
+pub(crate) mod plan;
+pub mod precision;
+pub mod profile;
+pub mod screen;
+pub(crate) mod stored_constants;
