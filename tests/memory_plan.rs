@@ -6,9 +6,9 @@
 mod common;
 
 use common::*;
-use segface::export::{export_mobilenet, ExportOptions};
-use segface::profile::planned_memory;
-use segface::{ImageView, Model};
+use segface::convert::{export_mobilenet, ExportOptions};
+use segface::internals::planned_memory;
+use segface::{ImageView, LoadOptions, Model};
 
 // The counting allocator `segface bench` reports with: one implementation for both.
 #[path = "../src/bin/segface/alloc_stats.rs"]
@@ -23,10 +23,10 @@ const MB: f64 = 1e6;
 #[test]
 fn a_parse_holds_no_more_than_its_plan_and_its_plan_no_more_than_tracts_own_order() {
     // The portable graph at R = 256: segface's greedy order would hold 24 MB at once, tract's 21.
-    let weights = segface::checkpoint::read_torch_checkpoint(&checkpoint_path()).unwrap();
+    let weights = segface::convert::read_torch_checkpoint(&checkpoint_path()).unwrap();
     let portable =
         export_mobilenet(&weights, &ExportOptions { portable: true, ..ExportOptions::new(256) }).unwrap();
-    let portable = planned_memory(&Model::from_bytes(&portable).unwrap()).unwrap();
+    let portable = planned_memory(&Model::load_with(&portable, &LoadOptions::default()).unwrap()).unwrap();
     // The runtime graph: 9.8 MB in both orders when this was written (its cross-attentions hold
     // no projections of the image tokens, where the greedy order used to gain).
     let model = model_256();

@@ -8,5 +8,5 @@ fuzz_target!(|data: &[u8]| {
     // The reader takes a path, as the converter does.
     let path = std::env::temp_dir().join(format!("segface-fuzz-{}.pt", std::process::id()));
     std::fs::write(&path, data).unwrap();
-    let _ = segface::checkpoint::read_torch_checkpoint(&path);
+    let _ = segface::convert::read_torch_checkpoint(&path);
 });

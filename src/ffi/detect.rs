@@ -4,8 +4,8 @@ use std::ffi::c_char;
 
 use super::{bytes_arg, free_handle, guarded, null, struct_size_at, struct_size_error, utf8_arg};
 use super::{frame_arg, Failure, SegfaceFrame, SegfaceStatus};
-use crate::image::face::FaceBox;
-use crate::video::detector::{DetectedFace, FaceDetector};
+use crate::handle;
+use crate::{DetectedFace, FaceBox, FaceDetector};
 
 /// A loaded face detector: immutable; may be used from several threads at once.
 pub struct SegfaceDetector {
@@ -112,7 +112,7 @@ unsafe fn detector_into(
             return Err(null("out"));
         }
         *out = std::ptr::null_mut();
-        *out = Box::into_raw(Box::new(SegfaceDetector { detector: load()? }));
+        *out = crate::handle::into_raw(SegfaceDetector { detector: load()? });
         Ok(())
     })
 }
@@ -129,7 +129,9 @@ pub unsafe extern "C" fn segface_detector_load_file(
     input_size: u32,
     out: *mut *mut SegfaceDetector,
 ) -> SegfaceStatus {
-    detector_into(out, || Ok(FaceDetector::load(utf8_arg(path, "path")?, self::input_size(input_size))?))
+    detector_into(out, || {
+        Ok(FaceDetector::load(std::path::Path::new(utf8_arg(path, "path")?), self::input_size(input_size))?)
+    })
 }
 
 /// Like `segface_detector_load_file`, from memory (the bytes are not kept).
@@ -143,7 +145,7 @@ pub unsafe extern "C" fn segface_detector_load_memory(
     input_size: u32,
     out: *mut *mut SegfaceDetector,
 ) -> SegfaceStatus {
-    detector_into(out, || Ok(FaceDetector::from_bytes(bytes_arg(data, len)?, self::input_size(input_size))?))
+    detector_into(out, || Ok(FaceDetector::load(bytes_arg(data, len)?, self::input_size(input_size))?))
 }
 
 /// Frees a detector and sets `*detector` to NULL. Accepts NULL and `*detector == NULL`. Video
@@ -174,7 +176,7 @@ pub unsafe extern "C" fn segface_detect(
     count: *mut usize,
 ) -> SegfaceStatus {
     guarded(|| {
-        let detector = detector.as_ref().ok_or_else(|| null("detector"))?;
+        let detector = handle::get(detector).ok_or_else(|| null("detector"))?;
         let frame = frame.as_ref().ok_or_else(|| null("frame"))?;
         let (parsed, orientation) = frame_arg(frame)?;
         let faces = detector.detector.detect(&parsed, orientation, min_score)?;

@@ -1,9 +1,7 @@
 //! Image and camera-frame descriptors, and where the faces are, as the safe API's types.
 
 use super::{null, struct_size_at, struct_size_error, Failure, SegfaceStatus};
-use crate::image::face::{Face, FaceBox};
-use crate::image::frame::{Frame, Orientation, Plane, Rotation, YuvRange};
-use crate::image::view::{ImageView, PixelFormat};
+use crate::{Face, FaceBox, Frame, ImageView, Orientation, PixelFormat, Plane, Rotation, YuvRange};
 
 /// Pixel layouts of `SegfaceImage.format`.
 pub type SegfacePixelFormat = i32;

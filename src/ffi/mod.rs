@@ -1,18 +1,18 @@
-//! The C ABI: a thin shell over [`crate::Model`], [`crate::Session`], [`crate::video::detector::FaceDetector`]
+//! The C ABI: a thin shell over [`crate::Model`], [`crate::Session`], [`crate::FaceDetector`]
 //! and [`crate::VideoSession`]. `include/segface.h` is generated from these files by cbindgen
-//! (see `tests/c_header.rs`): `mod.rs` (status and errors), `model.rs`, `frame.rs` (image and
+//! (see `tests/bindings/c_header.rs`): `mod.rs` (status and errors), `model.rs`, `frame.rs` (image and
 //! frame descriptors), `outputs.rs`, `session.rs`, `detect.rs`, `video.rs`.
 //!
 //! Rules every entry point follows: pointers are null-checked, sizes checked before any read or
 //! write, panics are caught (a panicking session is poisoned), and a failure returns a status
 //! code and leaves a message for `segface_last_error()` on the calling thread.
 
-use std::cell::{RefCell, UnsafeCell};
+use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::{Error, ErrorKind};
+use crate::handle::Refused;
+use crate::{Error, ErrorKind};
 
 // In the order the header lists them: what a caller meets first comes first.
 mod detect;
@@ -34,9 +34,11 @@ pub const SEGFACE_ABI_VERSION: u32 = 1;
 
 /// Largest accepted image width or height.
 pub const SEGFACE_MAX_IMAGE_DIM: u32 = 16384;
-const _: () = assert!(SEGFACE_MAX_IMAGE_DIM == crate::image::view::MAX_IMAGE_DIM);
+const _: () = assert!(SEGFACE_MAX_IMAGE_DIM == crate::MAX_IMAGE_DIM);
 
-/// Result of every fallible call. 0 is success; values are never reused.
+/// Result of every fallible call. 0 is success; values are never reused. Each kind of error the
+/// Rust library reports has its own code (2 to 8, 12, 13); `ERR_NULL_POINTER`,
+/// `ERR_SESSION_BUSY`, `ERR_INTERNAL` and `ERR_UNSUPPORTED_FORMAT` arise in the C ABI only.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SegfaceStatus {
@@ -49,9 +51,9 @@ pub enum SegfaceStatus {
     ErrBufferTooSmall = 3,
     /// The image exceeds the supported size.
     ErrImageTooLarge = 4,
-    /// A file could not be read.
+    /// A file could not be read or written.
     ErrIo = 5,
-    /// The model file is malformed, truncated or not a SegFace model.
+    /// A model or checkpoint file is malformed, truncated or not a SegFace model.
     ErrInvalidModel = 6,
     /// A SHA-256 check failed.
     ErrHashMismatch = 7,
@@ -63,6 +65,10 @@ pub enum SegfaceStatus {
     ErrInternal = 10,
     /// The pixel format is unknown.
     ErrUnsupportedFormat = 11,
+    /// An image file could not be decoded.
+    ErrInvalidImage = 12,
+    /// A download failed or is not possible here.
+    ErrNetwork = 13,
 }
 
 thread_local! {
@@ -74,15 +80,18 @@ pub(crate) fn set_last_error(message: &str) {
     LAST_ERROR.with(|e| *e.borrow_mut() = Some(c));
 }
 
+/// The status of each error kind, one code per kind.
 pub(crate) fn status_of(kind: ErrorKind) -> SegfaceStatus {
     match kind {
         ErrorKind::InvalidArgument => SegfaceStatus::ErrInvalidArgument,
         ErrorKind::BufferTooSmall => SegfaceStatus::ErrBufferTooSmall,
         ErrorKind::ImageTooLarge => SegfaceStatus::ErrImageTooLarge,
-        ErrorKind::Io | ErrorKind::Network => SegfaceStatus::ErrIo,
-        ErrorKind::InvalidModel | ErrorKind::InvalidImage => SegfaceStatus::ErrInvalidModel,
+        ErrorKind::Io => SegfaceStatus::ErrIo,
+        ErrorKind::InvalidModel => SegfaceStatus::ErrInvalidModel,
         ErrorKind::HashMismatch => SegfaceStatus::ErrHashMismatch,
         ErrorKind::Inference => SegfaceStatus::ErrInference,
+        ErrorKind::InvalidImage => SegfaceStatus::ErrInvalidImage,
+        ErrorKind::Network => SegfaceStatus::ErrNetwork,
     }
 }
 
@@ -91,7 +100,17 @@ pub(crate) struct Failure(pub(crate) SegfaceStatus, pub(crate) String);
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        Failure(status_of(e.kind()), e.message().to_string())
+        Failure(status_of(e.kind()), e.report())
+    }
+}
+
+impl From<Refused> for Failure {
+    fn from(refused: Refused) -> Self {
+        let status = match refused {
+            Refused::Busy => SegfaceStatus::ErrSessionBusy,
+            Refused::Poisoned => SegfaceStatus::ErrInternal,
+        };
+        Failure(status, refused.message().to_string())
     }
 }
 
@@ -145,6 +164,8 @@ pub extern "C" fn segface_status_str(status: i32) -> *const c_char {
         9 => "session busy\0",
         10 => "internal error\0",
         11 => "unsupported pixel format\0",
+        12 => "invalid image\0",
+        13 => "network error\0",
         _ => "unknown status\0",
     };
     s.as_ptr() as *const c_char
@@ -181,17 +202,15 @@ pub(crate) unsafe fn utf8_arg<'a>(ptr: *const c_char, name: &str) -> Result<&'a 
         .map_err(|_| Failure(SegfaceStatus::ErrInvalidArgument, format!("`{name}` is not valid UTF-8")))
 }
 
-/// Drops the boxed handle behind `*handle` and nulls it; NULL and `*handle == NULL` are no-ops.
+/// Frees the handle behind `*handle` and nulls it; NULL and `*handle == NULL` are no-ops.
 ///
 /// # Safety
-/// `*handle` must be NULL or a pointer from `Box::into_raw` not yet freed.
+/// `handle` must be NULL or writable, `*handle` NULL or from `handle::into_raw` not yet freed.
 pub(crate) unsafe fn free_handle<T>(handle: *mut *mut T) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        if !handle.is_null() && !(*handle).is_null() {
-            drop(Box::from_raw(*handle));
-            *handle = std::ptr::null_mut();
-        }
-    }));
+    if !handle.is_null() {
+        crate::handle::free(*handle);
+        *handle = std::ptr::null_mut();
+    }
 }
 
 pub(crate) fn struct_size_error(name: &str, given: u32, needed: usize) -> Failure {
@@ -207,53 +226,4 @@ pub(crate) fn struct_size_error(name: &str, given: u32, needed: usize) -> Failur
 /// `ptr` must be readable for 4 bytes.
 pub(crate) unsafe fn struct_size_at<T>(ptr: *const T) -> u32 {
     std::ptr::read_unaligned(ptr as *const u32)
-}
-
-/// A value one thread at a time may use through a C handle: a second thread gets
-/// `SEGFACE_STATUS_ERR_SESSION_BUSY`; a panic inside poisons it for good.
-pub(crate) struct Exclusive<T> {
-    busy: AtomicBool,
-    poisoned: AtomicBool,
-    value: UnsafeCell<T>,
-}
-
-// SAFETY: `value` is only reached through `with`, which the busy flag makes exclusive.
-unsafe impl<T: Send> Sync for Exclusive<T> {}
-
-impl<T> Exclusive<T> {
-    pub(crate) fn new(value: T) -> Self {
-        Exclusive {
-            busy: AtomicBool::new(false),
-            poisoned: AtomicBool::new(false),
-            value: UnsafeCell::new(value),
-        }
-    }
-
-    /// Runs `body` with exclusive use of the value, or reports it busy or poisoned.
-    pub(crate) fn with<R>(&self, body: impl FnOnce(&mut T) -> Result<R, Failure>) -> Result<R, Failure> {
-        if self.poisoned.load(Ordering::Acquire) {
-            return Err(Failure(
-                SegfaceStatus::ErrInternal,
-                "this handle failed internally earlier; create a new one".into(),
-            ));
-        }
-        if self.busy.swap(true, Ordering::Acquire) {
-            return Err(Failure(
-                SegfaceStatus::ErrSessionBusy,
-                "the session is in use by another thread; use one session per thread".into(),
-            ));
-        }
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: the busy flag gives this call exclusive access to the value.
-            body(unsafe { &mut *self.value.get() })
-        }));
-        self.busy.store(false, Ordering::Release);
-        match result {
-            Ok(r) => r,
-            Err(panic) => {
-                self.poisoned.store(true, Ordering::Release);
-                std::panic::resume_unwind(panic)
-            }
-        }
-    }
 }

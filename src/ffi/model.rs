@@ -4,8 +4,8 @@ use std::ffi::{c_char, CString};
 
 use super::SegfaceStatus;
 use super::{bytes_arg, free_handle, guarded, null, struct_size_at, struct_size_error, utf8_arg, Failure};
-use crate::runtime::model::{LoadOptions, Model};
-use crate::runtime::precision::{f16_available, Precision};
+use crate::handle;
+use crate::{f16_available, LoadOptions, Model, ModelSource, Precision};
 
 /// Arithmetic of a model's operators (`SegfaceLoadOptions.precision`); the numbers are
 /// `Precision::code`'s.
@@ -80,6 +80,23 @@ unsafe fn load_options(options: *const SegfaceLoadOptions) -> Result<LoadOptions
     Ok(LoadOptions { expected_sha256, precision, emulate_f16: options.emulate_f16 != 0 })
 }
 
+/// A model file's path argument.
+///
+/// # Safety
+/// `path` must be NULL or NUL-terminated.
+unsafe fn file_arg<'a>(path: *const c_char) -> Result<ModelSource<'a>, Failure> {
+    Ok(ModelSource::File(std::path::Path::new(utf8_arg(path, "path")?)))
+}
+
+/// The default options with an expected SHA-256 (the `_verified` loaders).
+///
+/// # Safety
+/// `expected_sha256` must be NULL or NUL-terminated.
+unsafe fn verified(expected_sha256: *const c_char) -> Result<LoadOptions, Failure> {
+    let expected = utf8_arg(expected_sha256, "expected_sha256")?;
+    Ok(LoadOptions { expected_sha256: Some(expected.to_owned()), ..LoadOptions::default() })
+}
+
 /// A loaded model: immutable; functions taking `const SegfaceModel*` may run concurrently.
 pub struct SegfaceModel {
     pub(crate) model: Model,
@@ -107,7 +124,7 @@ unsafe fn load_into(
             .iter()
             .map(|c| CString::new(c.replace('\0', " ")).unwrap_or_default())
             .collect();
-        *out = Box::into_raw(Box::new(SegfaceModel { model, class_names }));
+        *out = crate::handle::into_raw(SegfaceModel { model, class_names });
         Ok(())
     })
 }
@@ -123,7 +140,7 @@ pub unsafe extern "C" fn segface_model_load_file(
     path: *const c_char,
     out: *mut *mut SegfaceModel,
 ) -> SegfaceStatus {
-    load_into(out, || Ok(Model::load(utf8_arg(path, "path")?)?))
+    load_into(out, || Ok(Model::load_with(file_arg(path)?, &LoadOptions::default())?))
 }
 
 /// Loads an ONNX model from memory. The bytes are copied: the caller may free them on return.
@@ -136,7 +153,7 @@ pub unsafe extern "C" fn segface_model_load_memory(
     len: usize,
     out: *mut *mut SegfaceModel,
 ) -> SegfaceStatus {
-    load_into(out, || Ok(Model::from_bytes(bytes_arg(data, len)?)?))
+    load_into(out, || Ok(Model::load_with(bytes_arg(data, len)?, &LoadOptions::default())?))
 }
 
 /// Like `segface_model_load_file`, and the file's SHA-256 must equal `expected_sha256` (64 hex
@@ -151,10 +168,7 @@ pub unsafe extern "C" fn segface_model_load_file_verified(
     expected_sha256: *const c_char,
     out: *mut *mut SegfaceModel,
 ) -> SegfaceStatus {
-    load_into(out, || {
-        let expected = utf8_arg(expected_sha256, "expected_sha256")?;
-        Ok(Model::load_verified(utf8_arg(path, "path")?, expected)?)
-    })
+    load_into(out, || Ok(Model::load_with(file_arg(path)?, &verified(expected_sha256)?)?))
 }
 
 /// Like `segface_model_load_memory`, and the bytes' SHA-256 must equal `expected_sha256`.
@@ -169,10 +183,7 @@ pub unsafe extern "C" fn segface_model_load_memory_verified(
     expected_sha256: *const c_char,
     out: *mut *mut SegfaceModel,
 ) -> SegfaceStatus {
-    load_into(out, || {
-        let expected = utf8_arg(expected_sha256, "expected_sha256")?;
-        Ok(Model::from_bytes_verified(bytes_arg(data, len)?, expected)?)
-    })
+    load_into(out, || Ok(Model::load_with(bytes_arg(data, len)?, &verified(expected_sha256)?)?))
 }
 
 /// Loads an ONNX model file (UTF-8 path) as `options` say (NULL: the defaults, as
@@ -187,7 +198,7 @@ pub unsafe extern "C" fn segface_model_load_file_with(
     options: *const SegfaceLoadOptions,
     out: *mut *mut SegfaceModel,
 ) -> SegfaceStatus {
-    load_into(out, || Ok(Model::load_with(utf8_arg(path, "path")?, &load_options(options)?)?))
+    load_into(out, || Ok(Model::load_with(file_arg(path)?, &load_options(options)?)?))
 }
 
 /// Loads an ONNX model from memory (copied) as `options` say (NULL: the defaults).
@@ -202,7 +213,7 @@ pub unsafe extern "C" fn segface_model_load_memory_with(
     options: *const SegfaceLoadOptions,
     out: *mut *mut SegfaceModel,
 ) -> SegfaceStatus {
-    load_into(out, || Ok(Model::from_bytes_with(bytes_arg(data, len)?, &load_options(options)?)?))
+    load_into(out, || Ok(Model::load_with(bytes_arg(data, len)?, &load_options(options)?)?))
 }
 
 /// The precision the model runs in (`SEGFACE_PRECISION_*`); `SEGFACE_PRECISION_F32` for NULL.
@@ -211,7 +222,7 @@ pub unsafe extern "C" fn segface_model_load_memory_with(
 /// `model` must be NULL or a live model.
 #[no_mangle]
 pub unsafe extern "C" fn segface_model_precision(model: *const SegfaceModel) -> SegfacePrecision {
-    model.as_ref().map_or(SEGFACE_PRECISION_F32, |m| m.model.info().precision.code())
+    handle::get(model).map_or(SEGFACE_PRECISION_F32, |m| m.model.info().precision.code())
 }
 
 /// Frees a model and sets `*model` to NULL. Accepts NULL and `*model == NULL`. Sessions made
@@ -230,7 +241,7 @@ pub unsafe extern "C" fn segface_model_free(model: *mut *mut SegfaceModel) {
 /// `model` must be NULL or a live model.
 #[no_mangle]
 pub unsafe extern "C" fn segface_model_num_classes(model: *const SegfaceModel) -> u32 {
-    model.as_ref().map_or(0, |m| m.class_names.len() as u32)
+    handle::get(model).map_or(0, |m| m.class_names.len() as u32)
 }
 
 /// Name of class `index` (e.g. "hair"), owned by the model; NULL if out of range or NULL model.
@@ -239,7 +250,9 @@ pub unsafe extern "C" fn segface_model_num_classes(model: *const SegfaceModel) -
 /// `model` must be NULL or a live model.
 #[no_mangle]
 pub unsafe extern "C" fn segface_model_class_name(model: *const SegfaceModel, index: u32) -> *const c_char {
-    model.as_ref().and_then(|m| m.class_names.get(index as usize)).map_or(std::ptr::null(), |c| c.as_ptr())
+    handle::get(model)
+        .and_then(|m| m.class_names.get(index as usize))
+        .map_or(std::ptr::null(), |c| c.as_ptr())
 }
 
 /// The square input resolution R the model runs at; 0 for NULL.
@@ -248,7 +261,7 @@ pub unsafe extern "C" fn segface_model_class_name(model: *const SegfaceModel, in
 /// `model` must be NULL or a live model.
 #[no_mangle]
 pub unsafe extern "C" fn segface_model_resolution(model: *const SegfaceModel) -> u32 {
-    model.as_ref().map_or(0, |m| m.model.info().resolution as u32)
+    handle::get(model).map_or(0, |m| m.model.info().resolution as u32)
 }
 
 #[cfg(test)]

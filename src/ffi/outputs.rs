@@ -1,7 +1,7 @@
 //! What a frame parse writes, as the safe API's [`Outputs`].
 
 use super::{struct_size_error, Failure, SegfaceStatus};
-use crate::output::outputs::{ClassSet, ClassSetMask, Outputs, PlaneMut, SoftMasks};
+use crate::{ClassSet, ClassSetMask, Outputs, PlaneMut, SoftMasks};
 
 /// The outputs of `segface_parse_frame_outputs` and `segface_video_parse`, each frame-sized
 /// (frame height rows of frame width bytes, in the frame's own orientation) in a buffer the

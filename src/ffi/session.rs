@@ -4,9 +4,9 @@ use super::SegfaceOutputs;
 use super::{
     faces_arg, frame_arg, image_view, outputs_arg, SegfaceFace, SegfaceFrame, SegfaceImage, SegfaceModel,
 };
-use super::{free_handle, guarded, null, Exclusive, Failure, SegfaceStatus};
-use crate::image::face::FrameOptions;
-use crate::session::Session;
+use super::{free_handle, guarded, null, Failure, SegfaceStatus};
+use crate::handle::{self, Exclusive};
+use crate::{Outputs, Session};
 
 /// Per-stream state; use one session from one thread at a time.
 pub struct SegfaceSession {
@@ -27,9 +27,9 @@ pub unsafe extern "C" fn segface_session_create(
             return Err(null("out"));
         }
         *out = std::ptr::null_mut();
-        let model = model.as_ref().ok_or_else(|| null("model"))?;
+        let model = handle::get(model).ok_or_else(|| null("model"))?;
         let session = model.model.session()?;
-        *out = Box::into_raw(Box::new(SegfaceSession { session: Exclusive::new(session) }));
+        *out = handle::into_raw(SegfaceSession { session: Exclusive::new(session) });
         Ok(())
     })
 }
@@ -56,7 +56,7 @@ pub unsafe extern "C" fn segface_session_set_threads(
     threads: u32,
 ) -> SegfaceStatus {
     guarded(|| {
-        let session = session.as_ref().ok_or_else(|| null("session"))?;
+        let session = handle::get(session).ok_or_else(|| null("session"))?;
         session.session.with(|inner| inner.set_threads(threads as usize).map_err(Failure::from))
     })
 }
@@ -78,7 +78,7 @@ pub unsafe extern "C" fn segface_parse(
 ) -> SegfaceStatus {
     guarded(|| {
         let image = image.as_ref().ok_or_else(|| null("image"))?;
-        let session = session.as_ref().ok_or_else(|| null("session"))?;
+        let session = handle::get(session).ok_or_else(|| null("session"))?;
         if labels.is_null() {
             return Err(null("labels"));
         }
@@ -112,16 +112,16 @@ pub unsafe extern "C" fn segface_parse_frame(
 ) -> SegfaceStatus {
     guarded(|| {
         let frame = frame.as_ref().ok_or_else(|| null("frame"))?;
-        let session = session.as_ref().ok_or_else(|| null("session"))?;
+        let session = handle::get(session).ok_or_else(|| null("session"))?;
         if labels.is_null() {
             return Err(null("labels"));
         }
         let faces = faces_arg(face, usize::from(!face.is_null()))?;
         session.session.with(|inner| {
             let (parsed, orientation) = frame_arg(frame)?;
-            let options = FrameOptions { orientation, face: faces.first().copied() };
             let out = std::slice::from_raw_parts_mut(labels, labels_len);
-            inner.parse_frame_into(&parsed, &options, out, labels_stride).map_err(Failure::from)
+            let mut outputs = Outputs::label_map(out, labels_stride);
+            inner.parse_frame(&parsed, orientation, &faces, &mut outputs).map_err(Failure::from)
         })
     })
 }
@@ -147,7 +147,7 @@ pub unsafe extern "C" fn segface_parse_frame_outputs(
 ) -> SegfaceStatus {
     guarded(|| {
         let frame = frame.as_ref().ok_or_else(|| null("frame"))?;
-        let session = session.as_ref().ok_or_else(|| null("session"))?;
+        let session = handle::get(session).ok_or_else(|| null("session"))?;
         let outputs = outputs.as_ref().ok_or_else(|| null("outputs"))?;
         let faces = faces_arg(faces, n_faces)?;
         session.session.with(|inner| {

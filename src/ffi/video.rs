@@ -3,11 +3,10 @@
 use super::{
     faces_arg, frame_arg, outputs_arg, SegfaceDetection, SegfaceDetector, SegfaceFace, SegfaceFrame,
 };
-use super::{
-    free_handle, guarded, null, struct_size_error, write_detections, Exclusive, Failure, SegfaceStatus,
-};
+use super::{free_handle, guarded, null, struct_size_error, write_detections, Failure, SegfaceStatus};
 use super::{SegfaceModel, SegfaceOutputs};
-use crate::video::tracking::{TrackedFace, VideoOptions, VideoSession};
+use crate::handle::{self, Exclusive};
+use crate::{TrackedFace, VideoOptions, VideoSession};
 
 /// How a video session finds and smooths faces. Fill it with `segface_video_options_default`,
 /// then change what you need.
@@ -82,7 +81,7 @@ pub unsafe extern "C" fn segface_video_create(
             return Err(null("out"));
         }
         *out = std::ptr::null_mut();
-        let model = model.as_ref().ok_or_else(|| null("model"))?;
+        let model = handle::get(model).ok_or_else(|| null("model"))?;
         let options = match options.as_ref() {
             None => VideoOptions::default(),
             Some(o) if (o.struct_size as usize) < std::mem::size_of::<SegfaceVideoOptions>() => {
@@ -101,9 +100,9 @@ pub unsafe extern "C" fn segface_video_create(
                 threads: o.threads as usize,
             },
         };
-        let detector = detector.as_ref().map(|d| d.detector.clone());
+        let detector = handle::get(detector).map(|d| d.detector.clone());
         let video = VideoSession::new(&model.model, detector, options)?;
-        *out = Box::into_raw(Box::new(SegfaceVideo { video: Exclusive::new(video) }));
+        *out = handle::into_raw(SegfaceVideo { video: Exclusive::new(video) });
         Ok(())
     })
 }
@@ -132,7 +131,7 @@ pub unsafe extern "C" fn segface_video_parse(
     outputs: *const SegfaceOutputs,
 ) -> SegfaceStatus {
     guarded(|| {
-        let video = video.as_ref().ok_or_else(|| null("video"))?;
+        let video = handle::get(video).ok_or_else(|| null("video"))?;
         let frame = frame.as_ref().ok_or_else(|| null("frame"))?;
         let outputs = outputs.as_ref().ok_or_else(|| null("outputs"))?;
         let faces = faces_arg(faces, n_faces)?;
@@ -152,7 +151,7 @@ pub unsafe extern "C" fn segface_video_parse(
 #[no_mangle]
 pub unsafe extern "C" fn segface_video_reset(video: *mut SegfaceVideo) -> SegfaceStatus {
     guarded(|| {
-        let video = video.as_ref().ok_or_else(|| null("video"))?;
+        let video = handle::get(video).ok_or_else(|| null("video"))?;
         video.video.with(|inner| {
             inner.reset();
             Ok(())
@@ -177,7 +176,7 @@ pub unsafe extern "C" fn segface_video_faces(
     count: *mut usize,
 ) -> SegfaceStatus {
     guarded(|| {
-        let video = video.as_ref().ok_or_else(|| null("video"))?;
+        let video = handle::get(video).ok_or_else(|| null("video"))?;
         video.video.with(|inner| {
             let faces: Vec<SegfaceDetection> = inner.faces().map(tracked_detection).collect();
             write_detections(faces.into_iter(), out, capacity, count)

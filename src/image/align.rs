@@ -18,6 +18,7 @@ use crate::ops::kernels::bilinear::lerp;
 
 /// Landmarks of a `width x height` image moved onto the R x R image the whole image is resized
 /// to (as LaPa's alignment points are).
+#[cfg(feature = "eval")]
 pub fn resized_landmarks(points: &Landmarks, width: usize, height: usize, resolution: usize) -> Landmarks {
     let scale = [resolution as f32 / width as f32, resolution as f32 / height as f32];
     points.map(|[x, y]| [x * scale[0], y * scale[1]])

@@ -1,7 +1,6 @@
 //! Where a face is in an upright frame: a box, or the 5 landmarks a detector reports.
 
 use crate::error::{Error, Result};
-use crate::image::frame::Orientation;
 use crate::image::resize::SourceBox;
 
 /// Left eye, right eye, nose tip, left and right mouth corners (as seen in the image), in upright
@@ -43,7 +42,7 @@ impl FaceBox {
 
 /// Where a face is, in upright frame pixels: a box the model sees stretched to its square input,
 /// or 5 landmarks for a similarity-aligned crop like SegFace's training images (turned so the
-/// eyes are level; see [`crate::image::align`]).
+/// eyes are level, as docs/camera.md describes).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Face {
     Box(FaceBox),
@@ -54,12 +53,4 @@ impl From<FaceBox> for Face {
     fn from(b: FaceBox) -> Self {
         Face::Box(b)
     }
-}
-
-/// How to read a frame: its orientation and, optionally, where the face is (else the whole
-/// upright frame is the face crop).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct FrameOptions {
-    pub orientation: Orientation,
-    pub face: Option<Face>,
 }

@@ -2,9 +2,9 @@
 //! face is in them, and the model input made from them (PIL-exact resize, landmark-aligned
 //! crops, normalisation). Nothing here runs a model.
 
-pub mod align;
-pub mod face;
-pub mod frame;
-pub mod preprocess;
-pub mod resize;
-pub mod view;
+pub(crate) mod align;
+pub(crate) mod face;
+pub(crate) mod frame;
+pub(crate) mod preprocess;
+pub(crate) mod resize;
+pub(crate) mod view;

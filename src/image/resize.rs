@@ -20,12 +20,14 @@ pub trait RowSource {
 }
 
 /// A tightly packed RGB8 image.
+#[cfg(any(test, feature = "eval"))]
 pub struct PackedRgb<'a> {
     pub data: &'a [u8],
     pub width: usize,
     pub height: usize,
 }
 
+#[cfg(any(test, feature = "eval"))]
 impl RowSource for PackedRgb<'_> {
     fn width(&self) -> usize {
         self.width
@@ -146,6 +148,7 @@ pub struct BicubicResizer {
 
 impl BicubicResizer {
     /// Resizes packed RGB8 `src` (`w x h`) into packed RGB8 `dst` (`dw x dh`).
+    #[cfg(any(test, feature = "eval"))]
     pub fn resize_rgb(&mut self, src: &[u8], w: usize, h: usize, dst: &mut Vec<u8>, dw: usize, dh: usize) {
         assert_eq!(src.len(), w * h * 3);
         let source = PackedRgb { data: src, width: w, height: h };

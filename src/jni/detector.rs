@@ -5,8 +5,8 @@ use jni::objects::{JByteArray, JByteBuffer, JClass, JFloatArray, JIntArray, JStr
 use jni::sys::{jboolean, jfloat, jint, jlong};
 use jni::EnvUnowned;
 
-use super::{float_array, free, into_handle, live, pack_detection, throw, JavaFrame, JniResult};
-use crate::video::detector::FaceDetector;
+use super::{float_array, free, into_handle, pack_detection, shared, throw, JavaFrame, JniResult};
+use crate::FaceDetector;
 
 /// The input size a Java caller asked for: 0 or less means the default.
 fn input_size(size: jint) -> usize {
@@ -26,7 +26,7 @@ pub extern "system" fn Java_ai_segface_FaceDetector_nativeLoadPath<'l>(
 ) -> jlong {
     env.with_env(|env| -> JniResult<jlong> {
         let path = path.try_to_string(env)?;
-        into_handle(env, FaceDetector::load(path, input_size(size)))
+        into_handle(env, FaceDetector::load(&path, input_size(size)))
     })
     .resolve::<ThrowRuntimeExAndDefault>()
 }
@@ -40,7 +40,7 @@ pub extern "system" fn Java_ai_segface_FaceDetector_nativeLoadBytes<'l>(
 ) -> jlong {
     env.with_env(|env| -> JniResult<jlong> {
         let bytes = env.convert_byte_array(&bytes)?;
-        into_handle(env, FaceDetector::from_bytes(&bytes, input_size(size)))
+        into_handle(env, FaceDetector::load(&bytes, input_size(size)))
     })
     .resolve::<ThrowRuntimeExAndDefault>()
 }
@@ -60,8 +60,8 @@ pub extern "system" fn Java_ai_segface_FaceDetector_nativeDetect<'l>(
     min_score: jfloat,
 ) -> JFloatArray<'l> {
     env.with_env(|env| -> JniResult<JFloatArray<'l>> {
-        // SAFETY: see `live`.
-        let detector = unsafe { live::<FaceDetector>(handle, "closed FaceDetector") }?;
+        // SAFETY: `handle` came from a load and is live (the Java side zeroes it on close).
+        let detector = unsafe { shared::<FaceDetector>(handle, "closed FaceDetector") }?;
         // SAFETY: the Java caller keeps the buffers reachable during the call.
         let frame = unsafe { JavaFrame::read(env, (&y, &u, &v), &geometry, mirror) }?;
         let found = frame.frame().and_then(|(f, orientation)| detector.detect(&f, orientation, min_score));

@@ -2,10 +2,13 @@
 //! [`crate::Session`] (`SegFace`), [`crate::video::detector::FaceDetector`] (`FaceDetector`) and
 //! [`crate::VideoSession`] (`SegFaceVideo`), compiled into libsegface.so with the `jni` feature.
 //!
-//! Each Java object holds one native handle (`Box::into_raw`). The Java side serialises calls on
-//! it (`synchronized`), checks that buffers are direct, and turns `close()` into `nativeClose`.
-//! Library errors become `ai.segface.SegFaceException` with the message; JNI failures and panics
-//! become `RuntimeException` through jni-rs's error policy, so nothing unwinds into the JVM.
+//! Each Java object holds one native handle, the C ABI's mechanism (`crate::handle`): a
+//! session or video session sits in an `Exclusive`, so a second thread is refused rather than
+//! racing even where the Java side's `synchronized` is bypassed, and a panic poisons it; the
+//! detector is shared. The Java side checks that buffers are direct and turns `close()` into
+//! `nativeClose`. Library errors and refusals become `ai.segface.SegFaceException` with the whole
+//! message; JNI failures and panics become `RuntimeException` through jni-rs's error policy, so
+//! nothing unwinds into the JVM.
 
 mod detector;
 mod segface;
@@ -15,34 +18,66 @@ use jni::objects::{JByteBuffer, JFloatArray, JIntArray};
 use jni::sys::{jboolean, jlong};
 use jni::{jni_str, Env};
 
-use crate::error::Error;
-use crate::image::face::{Face, FaceBox};
-use crate::image::frame::{Frame, Orientation, Plane, Rotation, YuvRange};
-use crate::output::outputs::{ClassSet, ClassSetMask, Outputs, PlaneMut, SoftMasks};
+use crate::handle::{self, Exclusive, Refused};
+use crate::{ClassSet, ClassSetMask, Error, Face, FaceBox, Frame, Orientation, Outputs, Plane, PlaneMut};
+use crate::{Rotation, SoftMasks, YuvRange};
 
 type JniResult<T> = jni::errors::Result<T>;
 
 /// Throws `SegFaceException(message)`; the native method then returns its default value.
 fn throw(env: &mut Env, error: &Error) -> JniResult<()> {
-    let message = jni::strings::JNIString::new(error.message());
-    env.throw_new(jni_str!("ai/segface/SegFaceException"), message)
+    throw_message(env, &error.report())
+}
+
+fn throw_message(env: &mut Env, message: &str) -> JniResult<()> {
+    env.throw_new(jni_str!("ai/segface/SegFaceException"), jni::strings::JNIString::new(message))
 }
 
 /// Hands `value` to Java as a handle, or throws the error and returns 0.
 fn into_handle<T>(env: &mut Env, value: Result<T, Error>) -> JniResult<jlong> {
     match value {
-        Ok(v) => Ok(Box::into_raw(Box::new(v)) as jlong),
+        Ok(v) => Ok(handle::into_raw(v) as jlong),
         Err(e) => throw(env, &e).map(|_| 0),
     }
 }
 
-/// The value behind a live handle; a closed (0) one is an error.
+/// The shared value behind a live handle; a closed (0) one is an error.
 ///
 /// # Safety
-/// `handle` must be 0 or a value `into_handle::<T>` returned and not yet freed; the Java class
-/// guarantees both and that no other call runs on it at the same time.
-unsafe fn live<'a, T>(handle: jlong, class: &'static str) -> JniResult<&'a mut T> {
-    (handle as *mut T).as_mut().ok_or(jni::errors::Error::NullPtr(class))
+/// `handle` must be 0 or a value `into_handle::<T>` returned and not yet freed (the Java class
+/// zeroes its copy when it frees it).
+unsafe fn shared<'a, T>(handle: jlong, class: &'static str) -> JniResult<&'a T> {
+    handle::get(handle as *const T).ok_or(jni::errors::Error::NullPtr(class))
+}
+
+/// Runs `body` on the value behind a live `Exclusive` handle, one call at a time: a busy or
+/// poisoned handle throws `SegFaceException` instead.
+///
+/// # Safety
+/// As [`shared`], for an `into_handle::<Exclusive<T>>` handle.
+unsafe fn with_exclusive<'local, T, R>(
+    env: &mut Env<'local>,
+    handle: jlong,
+    class: &'static str,
+    body: impl FnOnce(&mut Env<'local>, &mut T) -> JniResult<R>,
+) -> JniResult<R> {
+    let cell = shared::<Exclusive<T>>(handle, class)?;
+    match cell.with(|value| Ok::<_, Refused>(body(env, value))) {
+        Ok(result) => result,
+        Err(refused) => {
+            throw_message(env, refused.message())?;
+            Err(jni::errors::Error::JavaException)
+        }
+    }
+}
+
+/// A read of the value behind a live `Exclusive` handle; `None` when closed, busy or poisoned.
+///
+/// # Safety
+/// As [`with_exclusive`].
+unsafe fn peek<T, R>(handle: jlong, read: impl FnOnce(&T) -> R) -> Option<R> {
+    let cell = handle::get(handle as *const Exclusive<T>)?;
+    cell.with(|value| Ok::<_, Refused>(read(value))).ok()
 }
 
 /// Frees a handle; 0 is a no-op.
@@ -51,9 +86,7 @@ unsafe fn live<'a, T>(handle: jlong, class: &'static str) -> JniResult<&'a mut T
 /// `handle` must be 0 or from `into_handle::<T>`, freed once (the Java side zeroes its copy
 /// under the object lock).
 unsafe fn free<T>(handle: jlong) {
-    if handle != 0 {
-        let _ = std::panic::catch_unwind(|| drop(Box::from_raw(handle as *mut T)));
-    }
+    handle::free(handle as *mut T)
 }
 
 /// Turns a library result into a Java exception.

@@ -5,19 +5,19 @@ use jni::objects::{JByteArray, JByteBuffer, JClass, JFloatArray, JIntArray, JObj
 use jni::sys::{jboolean, jint, jlong};
 use jni::{Env, EnvUnowned};
 
-use super::{direct_bytes, direct_bytes_mut, free, into_handle, live, or_throw, parse_java_frame, throw};
-use super::{JavaOutputs, JniResult};
-use crate::error::Error;
-use crate::image::view::{ImageView, PixelFormat};
-use crate::runtime::model::{LoadOptions, Model};
-use crate::runtime::precision::Precision;
-use crate::session::Session;
+use super::{direct_bytes, direct_bytes_mut, free, into_handle, or_throw, parse_java_frame, peek, throw};
+use super::{with_exclusive, JavaOutputs, JniResult};
+use crate::handle::Exclusive;
+use crate::{Error, ImageView, LoadOptions, Model, PixelFormat, Precision, Session};
 
 /// What a Java `SegFace` holds: a session, which keeps its model alive and describes it.
-pub(super) type Handle = Session;
+pub(super) type Handle = Exclusive<Session>;
+
+/// The name a closed `SegFace` is reported by.
+pub(super) const CLOSED: &str = "closed SegFace";
 
 fn load(env: &mut Env, loaded: Result<Model, Error>) -> JniResult<jlong> {
-    into_handle(env, loaded.and_then(|model| model.session()))
+    into_handle(env, loaded.and_then(|model| model.session()).map(Exclusive::new))
 }
 
 /// A Java string that may be null.
@@ -38,12 +38,6 @@ fn load_options(env: &mut Env, sha256: &JString, precision: jint) -> JniResult<R
     }))
 }
 
-/// # Safety
-/// See [`live`].
-pub(super) unsafe fn live_handle<'a>(handle: jlong) -> JniResult<&'a mut Handle> {
-    live(handle, "closed SegFace")
-}
-
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_ai_segface_SegFace_nativeLoadPath<'l>(
     mut env: EnvUnowned<'l>,
@@ -54,7 +48,7 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeLoadPath<'l>(
 ) -> jlong {
     env.with_env(|env| -> JniResult<jlong> {
         let path = path.try_to_string(env)?;
-        let loaded = load_options(env, &sha256, precision)?.and_then(|o| Model::load_with(path, &o));
+        let loaded = load_options(env, &sha256, precision)?.and_then(|o| Model::load_with(&path, &o));
         load(env, loaded)
     })
     .resolve::<ThrowRuntimeExAndDefault>()
@@ -70,7 +64,7 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeLoadBytes<'l>(
 ) -> jlong {
     env.with_env(|env| -> JniResult<jlong> {
         let bytes = env.convert_byte_array(&bytes)?;
-        let loaded = load_options(env, &sha256, precision)?.and_then(|o| Model::from_bytes_with(&bytes, &o));
+        let loaded = load_options(env, &sha256, precision)?.and_then(|o| Model::load_with(&bytes, &o));
         load(env, loaded)
     })
     .resolve::<ThrowRuntimeExAndDefault>()
@@ -81,7 +75,7 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeF16Available<'l>(
     _env: EnvUnowned<'l>,
     _class: JClass<'l>,
 ) -> jboolean {
-    crate::runtime::precision::f16_available()
+    crate::f16_available()
 }
 
 #[unsafe(no_mangle)]
@@ -90,8 +84,8 @@ pub extern "system" fn Java_ai_segface_SegFace_nativePrecision<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) -> jint {
-    // SAFETY: see `live`.
-    unsafe { live_handle(handle) }.map_or(0, |h| h.model().info().precision.code() as jint)
+    // SAFETY: `handle` came from `load`; the Java side zeroes its copy when it closes it.
+    unsafe { peek(handle, |s: &Session| s.model().info().precision.code() as jint) }.unwrap_or(0)
 }
 
 #[unsafe(no_mangle)]
@@ -101,9 +95,9 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeClassNames<'l>(
     handle: jlong,
 ) -> JObjectArray<'l, JString<'l>> {
     env.with_env(|env| -> JniResult<JObjectArray<'l, JString<'l>>> {
-        // SAFETY: see `live`.
-        let handle = unsafe { live_handle(handle) }?;
-        let classes = &handle.model().info().classes;
+        // SAFETY: as for `nativePrecision`.
+        let classes = unsafe { peek(handle, |s: &Session| s.model().info().classes.clone()) };
+        let classes = classes.ok_or(jni::errors::Error::NullPtr(CLOSED))?;
         let empty = JString::from_str(env, "")?;
         let array = JObjectArray::<JString>::new(env, classes.len(), &empty)?;
         for (i, name) in classes.iter().enumerate() {
@@ -121,8 +115,8 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeResolution<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) -> jint {
-    // SAFETY: see `live`.
-    unsafe { live_handle(handle) }.map_or(0, |h| h.model().info().resolution as jint)
+    // SAFETY: as for `nativePrecision`.
+    unsafe { peek(handle, |s: &Session| s.model().info().resolution as jint) }.unwrap_or(0)
 }
 
 #[unsafe(no_mangle)]
@@ -138,8 +132,6 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeParse<'l>(
     labels: JByteBuffer<'l>,
 ) {
     env.with_env(|env| -> JniResult<()> {
-        // SAFETY: see `live`.
-        let handle = unsafe { live_handle(handle) }?;
         if width <= 0 || height <= 0 || row_stride <= 0 {
             return throw(
                 env,
@@ -150,10 +142,20 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeParse<'l>(
         // reachable, which the Java caller guarantees for the duration of the call; the two
         // buffers are distinct objects (checked on the Java side).
         let (pixels, out) = unsafe { (direct_bytes(env, &rgba)?, direct_bytes_mut(env, &labels)?) };
-        let parsed =
-            ImageView::new(pixels, width as u32, height as u32, row_stride as usize, PixelFormat::Rgba8)
-                .and_then(|view| handle.parse_into(&view, out, width as usize));
-        or_throw(env, parsed)
+        // SAFETY: as for `nativePrecision`.
+        unsafe {
+            with_exclusive(env, handle, CLOSED, |env, session: &mut Session| {
+                let parsed = ImageView::new(
+                    pixels,
+                    width as u32,
+                    height as u32,
+                    row_stride as usize,
+                    PixelFormat::Rgba8,
+                )
+                .and_then(|view| session.parse_into(&view, out, width as usize));
+                or_throw(env, parsed)
+            })
+        }
     })
     .resolve::<ThrowRuntimeExAndDefault>()
 }
@@ -176,20 +178,21 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeParseFrame<'l>(
     params: JIntArray<'l>,
 ) {
     env.with_env(|env| -> JniResult<()> {
-        // SAFETY: see `live`.
-        let handle = unsafe { live_handle(handle) }?;
         let outputs = JavaOutputs { labels: &labels, soft: &soft, set: &set, params: &params };
-        // SAFETY: the Java caller keeps the buffers reachable during the call.
+        // SAFETY: as for `nativePrecision`; the Java caller keeps the buffers reachable during
+        // the call.
         unsafe {
-            parse_java_frame(
-                env,
-                (&y, &u, &v),
-                &geometry,
-                mirror,
-                &packed_faces,
-                outputs,
-                |frame, o, faces, out| handle.parse_frame(frame, o, faces.unwrap_or_default(), out),
-            )
+            with_exclusive(env, handle, CLOSED, |env, session: &mut Session| {
+                parse_java_frame(
+                    env,
+                    (&y, &u, &v),
+                    &geometry,
+                    mirror,
+                    &packed_faces,
+                    outputs,
+                    |frame, o, faces, out| session.parse_frame(frame, o, faces.unwrap_or_default(), out),
+                )
+            })
         }
     })
     .resolve::<ThrowRuntimeExAndDefault>()
@@ -203,12 +206,15 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeSetThreads<'l>(
     threads: jint,
 ) {
     env.with_env(|env| -> JniResult<()> {
-        // SAFETY: `handle` came from `load`; the Java side checked it under the object lock.
-        let handle = unsafe { live_handle(handle) }?;
         // A negative count is out of range like any other: usize::MAX is refused by set_threads.
         let threads = usize::try_from(threads).unwrap_or(usize::MAX);
-        let set = handle.set_threads(threads);
-        or_throw(env, set)
+        // SAFETY: as for `nativePrecision`.
+        unsafe {
+            with_exclusive(env, handle, CLOSED, |env, session: &mut Session| {
+                let set = session.set_threads(threads);
+                or_throw(env, set)
+            })
+        }
     })
     .resolve::<ThrowRuntimeExAndDefault>()
 }
@@ -219,8 +225,8 @@ pub extern "system" fn Java_ai_segface_SegFace_nativeThreads<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) -> jint {
-    // SAFETY: see `live`.
-    unsafe { live_handle(handle) }.map_or(0, |h| h.threads() as jint)
+    // SAFETY: as for `nativePrecision`.
+    unsafe { peek(handle, |s: &Session| s.threads() as jint) }.unwrap_or(0)
 }
 
 #[unsafe(no_mangle)]

@@ -5,16 +5,13 @@ use jni::objects::{JByteBuffer, JClass, JFloatArray, JIntArray};
 use jni::sys::{jboolean, jfloat, jint, jlong};
 use jni::EnvUnowned;
 
-use super::segface::live_handle;
-use super::{float_array, free, into_handle, live, pack_detection, parse_java_frame, JavaOutputs, JniResult};
-use crate::video::detector::FaceDetector;
-use crate::video::tracking::{VideoOptions, VideoSession};
+use super::{float_array, free, into_handle, pack_detection, parse_java_frame, peek, shared, with_exclusive};
+use super::{JavaOutputs, JniResult};
+use crate::handle::Exclusive;
+use crate::{FaceDetector, Session, VideoOptions, VideoSession};
 
-/// # Safety
-/// See [`live`].
-unsafe fn live_video<'a>(handle: jlong) -> JniResult<&'a mut VideoSession> {
-    live(handle, "closed SegFaceVideo")
-}
+/// The name a closed `SegFaceVideo` is reported by.
+const CLOSED: &str = "closed SegFaceVideo";
 
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)] // the Java signature: model, detector and the options
@@ -30,12 +27,14 @@ pub extern "system" fn Java_ai_segface_SegFaceVideo_nativeCreate<'l>(
     align: jboolean,
 ) -> jlong {
     env.with_env(|env| -> JniResult<jlong> {
-        // SAFETY: see `live`; the Java side holds both objects' locks during the call.
-        let session = unsafe { live_handle(model) }?;
+        // SAFETY: both handles came from their loads and are live while the Java side holds
+        // the objects' locks during the call.
+        let model = unsafe { peek(model, |s: &Session| s.model().clone()) };
+        let model = model.ok_or(jni::errors::Error::NullPtr(super::segface::CLOSED))?;
         let detector = match detector {
             0 => None,
             // SAFETY: as above.
-            d => Some(unsafe { live::<FaceDetector>(d, "closed FaceDetector") }?.clone()),
+            d => Some(unsafe { shared::<FaceDetector>(d, "closed FaceDetector") }?.clone()),
         };
         let options = VideoOptions {
             smoothing,
@@ -45,7 +44,7 @@ pub extern "system" fn Java_ai_segface_SegFaceVideo_nativeCreate<'l>(
             align,
             threads: 1,
         };
-        into_handle(env, VideoSession::new(session.model(), detector, options))
+        into_handle(env, VideoSession::new(&model, detector, options).map(Exclusive::new))
     })
     .resolve::<ThrowRuntimeExAndDefault>()
 }
@@ -68,20 +67,21 @@ pub extern "system" fn Java_ai_segface_SegFaceVideo_nativeParse<'l>(
     params: JIntArray<'l>,
 ) {
     env.with_env(|env| -> JniResult<()> {
-        // SAFETY: see `live`.
-        let video = unsafe { live_video(handle) }?;
         let outputs = JavaOutputs { labels: &labels, soft: &soft, set: &set, params: &params };
-        // SAFETY: the Java caller keeps the buffers reachable during the call.
+        // SAFETY: `handle` came from `nativeCreate` and is live; the Java caller keeps the
+        // buffers reachable during the call.
         unsafe {
-            parse_java_frame(
-                env,
-                (&y, &u, &v),
-                &geometry,
-                mirror,
-                &packed_faces,
-                outputs,
-                |frame, o, faces, out| video.parse(frame, o, faces, out),
-            )
+            with_exclusive(env, handle, CLOSED, |env, video: &mut VideoSession| {
+                parse_java_frame(
+                    env,
+                    (&y, &u, &v),
+                    &geometry,
+                    mirror,
+                    &packed_faces,
+                    outputs,
+                    |frame, o, faces, out| video.parse(frame, o, faces, out),
+                )
+            })
         }
     })
     .resolve::<ThrowRuntimeExAndDefault>()
@@ -95,14 +95,17 @@ pub extern "system" fn Java_ai_segface_SegFaceVideo_nativeFaces<'l>(
     handle: jlong,
 ) -> JFloatArray<'l> {
     env.with_env(|env| -> JniResult<JFloatArray<'l>> {
-        // SAFETY: see `live`.
-        let video = unsafe { live_video(handle) }?;
-        let mut packed = Vec::new();
-        for t in video.faces() {
-            let (d, crop) = t.as_detection();
-            pack_detection(&mut packed, d.score, d.bbox, crop, &d.landmarks);
+        // SAFETY: `handle` came from `nativeCreate` and is live.
+        unsafe {
+            with_exclusive(env, handle, CLOSED, |env, video: &mut VideoSession| {
+                let mut packed = Vec::new();
+                for t in video.faces() {
+                    let (d, crop) = t.as_detection();
+                    pack_detection(&mut packed, d.score, d.bbox, crop, &d.landmarks);
+                }
+                float_array(env, &packed)
+            })
         }
-        float_array(env, &packed)
     })
     .resolve::<ThrowRuntimeExAndDefault>()
 }
@@ -113,10 +116,14 @@ pub extern "system" fn Java_ai_segface_SegFaceVideo_nativeReset<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) {
-    env.with_env(|_env| -> JniResult<()> {
-        // SAFETY: see `live`.
-        unsafe { live_video(handle) }?.reset();
-        Ok(())
+    env.with_env(|env| -> JniResult<()> {
+        // SAFETY: `handle` came from `nativeCreate` and is live.
+        unsafe {
+            with_exclusive(env, handle, CLOSED, |_, video: &mut VideoSession| {
+                video.reset();
+                Ok(())
+            })
+        }
     })
     .resolve::<ThrowRuntimeExAndDefault>()
 }
@@ -128,5 +135,5 @@ pub extern "system" fn Java_ai_segface_SegFaceVideo_nativeClose<'l>(
     handle: jlong,
 ) {
     // SAFETY: `handle` came from `nativeCreate`; the Java side zeroes its copy under the lock.
-    unsafe { free::<VideoSession>(handle) }
+    unsafe { free::<Exclusive<VideoSession>>(handle) }
 }

@@ -2,7 +2,7 @@
 //! h, with Q, K and V already projected and the heads side by side in their columns.
 //!
 //! The layer-by-layer graph splits the heads with reshapes and transpositions that tract
-//! materialises (a 16 MB copy each at R = 512) and runs the image-to-token softmax as one short
+//! materialises and runs the image-to-token softmax as one short
 //! row at a time. Here each head's columns are read in place, scores live in a block-sized
 //! buffer, and the softmax exponentiates a whole block in one call of tract's vectorised exp.
 //! Where one side has at most 32 rows (the class tokens) the kernels of `attention_lanes` run;

@@ -1,11 +1,10 @@
 //! The backbone's depthwise convolutions as one operator: each channel convolved with its own
 //! k x k kernel (k odd), stride 1 or 2, zero padding k / 2, plus a bias.
 //!
-//! tract's depthwise convolution ran the backbone's 15 of them at about 9 GFLOP/s on the 2-vCPU
-//! Zen 4 here (21-22 ms of an R = 512 parse): its stride-2 layers and the 5 x 5 kernels on the
-//! 16 x 16 maps went through generic per-pixel code (the 64-channel stride-2 layer alone took
-//! 5 ms for 9 MMAC). Here each channel is copied once into a zero-padded plane (split into even
-//! and odd columns for stride 2), so that every tap of a row of outputs is a contiguous load of
+//! tract's depthwise convolution runs the backbone's stride-2 layers and the 5 x 5 kernels on
+//! the 16 x 16 maps through generic per-pixel code, far below the CPU's vector throughput. Here
+//! each channel is copied once into a zero-padded plane (split into even and odd columns for
+//! stride 2), so that every tap of a row of outputs is a contiguous load of
 //! 8 lanes (`super::kernels::vector`) times one weight.
 //!
 //! Inputs (float32): X (1, C, H, W), W (C, 1, k, k), B (C). Output (1, C, Ho, Wo) with

@@ -2,8 +2,8 @@
 //! residual sum and norm, one block of image tokens at a time.
 //!
 //! As separate nodes, an image-to-token attention at R = 512 writes the image tokens plus their
-//! positional encoding (16 MB), their queries (8 MB), the heads' outputs (8 MB), the output
-//! projection (16 MB) and the norm's result, and tract packs the tokens twice for its products.
+//! positional encoding, their queries, the heads' outputs, the output
+//! projection and the norm's result, and tract packs the tokens twice for its products.
 //! Here each block of 128 image tokens goes through all of it while it is in the cache: the
 //! encoding is added on the fly (`positional_encoding`), the queries projected, the few-keys
 //! kernel (`attention_lanes`) reads the class tokens, the output is projected, added to the

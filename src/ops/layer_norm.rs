@@ -3,12 +3,11 @@
 //!
 //! tract splits ONNX's LayerNormalization into a reduction, a subtraction, its RMS norm and a
 //! multiply-add chain. With the image tokens channels last (16384 rows of 256 at R = 512) that
-//! chain broadcasts the scale and bias along the rows, a case tract runs element by element: 15 ms
-//! per norm at R = 512, against 3-5 ms here (measured), where each row is normalised in one pass
-//! while in the cache.
+//! chain broadcasts the scale and bias along the rows, a case tract runs element by element.
+//! Here each row is normalised in one pass while in the cache.
 //!
-//! The transformer's post-norms take a residual sum, at R = 512 a separate pass over 16 MB for
-//! the image tokens. With the attribute `residual` = 1 the norm is of X + R (R a fourth input of
+//! The transformer's post-norms take a residual sum, otherwise a separate pass over all the
+//! image tokens. With the attribute `residual` = 1 the norm is of X + R (R a fourth input of
 //! X's shape), each row summed (rounded to float32 first, as the Add it replaces) while in the
 //! cache. An input that nothing else holds any more becomes the output's buffer: the image
 //! tokens' norms then allocate nothing.

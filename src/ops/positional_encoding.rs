@@ -16,7 +16,7 @@
 //! The runtime graphs segface converts now add the encoding inside their cross-attention
 //! operators (`token_to_image`, `image_to_token`), a block of tokens at a time with these tables
 //! (`AddPositionalEncoding::tokens`), and read G the same way (`TakesEncoding`); as a node
-//! of its own it remains for the runtime files converted before those operators.
+//! of its own it is read in early converters' files (docs/model-format.md).
 
 use std::f64::consts::PI;
 use std::sync::Arc;

@@ -34,8 +34,8 @@ pub(crate) fn contiguous<'a>(op: &str, view: &ArrayViewD<'a, f32>) -> TractResul
 /// A float32 tensor of `shape` for an operator's output, every element of which the operator
 /// must write before anything reads it.
 ///
-/// It is not zeroed: at R = 512 a parse would clear about 100 MB that its operators overwrite
-/// anyway. Builds with debug assertions (the test suite) fill it with NaN instead, so that an
+/// It is not zeroed: a parse would clear every operator output once more, only for the operator
+/// to overwrite it. Builds with debug assertions (the test suite) fill it with NaN instead, so that an
 /// element a kernel leaves unwritten turns a test's output into NaN.
 pub(crate) fn f32_uninitialised(shape: &[usize]) -> TractResult<Tensor> {
     // SAFETY: as for tract's own operators' outputs: the caller writes every element before

@@ -2,10 +2,9 @@
 //! image's keys and values ever stored.
 //!
 //! As separate nodes, each of the three token-to-image attentions of a parse holds the image
-//! tokens plus their positional encoding (16 MB at R = 512), their keys and values (8 MB each)
-//! and tract's packed copies of the tokens for both projections (19 MB each), and spends about
-//! 10 ms packing them. Here the few-queries kernel (`attention_lanes`) walks the image tokens in
-//! blocks of 128 and projects each block's keys and values as it needs them, from the tokens
+//! tokens plus their positional encoding, their keys and values and tract's packed copies of
+//! the tokens for both projections, and spends time packing them. Here the few-queries kernel
+//! (`attention_lanes`) walks the image tokens in blocks of 128 and projects each block's keys and values as it needs them, from the tokens
 //! plus the encoding computed on the fly (`positional_encoding`): nothing larger than a block
 //! is written, and the tokens are read once.
 //!

@@ -2,7 +2,7 @@
 //! each `up` a bilinear resize (half-pixel centres, PyTorch `align_corners=False`) to x_0's size.
 //!
 //! The standard graph writes each resize as two matrix products with the interpolation matrix,
-//! whose outputs tract transposes back (a 16 MB copy each at R = 512), then adds the maps. Here
+//! whose outputs tract transposes back, then adds the maps. Here
 //! one channel is done at a time, its output plane summed while in the cache: each map's rows
 //! are resized by a small matrix product on the low-resolution plane, then each output row is
 //! the two-tap blend of two of those rows, added in place.
@@ -10,8 +10,9 @@
 //! Channels last (attribute `channels_last` = 1, what the exporter writes) each pixel's C
 //! channels are contiguous, which is how the transformer after it wants its tokens: an output
 //! row is the first map's row plus, per smaller map, the blend of two of its rows resized along
-//! the row by two-tap blends of whole pixels. Channels first (the attribute absent or 0, as
-//! files converted before it have it) is the per-channel plane path above.
+//! the row by two-tap blends of whole pixels. Channels first (the attribute absent or 0: early
+//! converters' form, see the format-version table in docs/model-format.md) is the per-channel
+//! plane path above, and the plain form the channels-last path is tested against.
 //!
 //! Inputs: maps (1, C, h_i, w_i), or (1, h_i, w_i, C) channels last, float32, the first the
 //! largest. Output: the first map's shape.

@@ -11,7 +11,7 @@
 //! Inputs (all float32):
 //! 0. image tokens, the G x G grid row-major (G = R / 4): (G * G, E) with attribute
 //!    `channels_last` = 1, the layout the exporter keeps the transformer's tokens in; channel-major
-//!    (E, G * G) without it (files converted before it existed)
+//!    (E, G * G) without it (early converters' form, docs/model-format.md)
 //! 1. first kernel (E, 4 * M1): column `(2 dy + dx) * M1 + o` is ConvTranspose weight [., o, dy, dx]
 //! 2. first bias (M1)   3. norm weight (M1)   4. norm bias (M1)
 //! 5. second kernel (M1, 4 * M2), laid out as the first   6. second bias (M2)

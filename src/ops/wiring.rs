@@ -43,7 +43,7 @@ pub(crate) fn inference<O: InferenceRules>(op: O) -> Box<dyn InferenceOp> {
     expand(Inference(op))
 }
 
-/// A 0/1 attribute, 0 when absent (files written before it existed).
+/// A 0/1 attribute, 0 when absent (the forms docs/model-format.md lists).
 pub(crate) fn flag(node: &NodeProto, op: &str, name: &str) -> TractResult<bool> {
     match node.get_attr_opt::<i64>(name)? {
         None | Some(0) => Ok(false),

@@ -2,6 +2,6 @@
 //! written as label maps, soft masks and class-set masks into the caller's buffers
 //! ([`outputs`]), and drawn for people ([`overlay`]).
 
-pub mod outputs;
-pub mod overlay;
-pub mod resample;
+pub(crate) mod outputs;
+pub(crate) mod overlay;
+pub(crate) mod resample;

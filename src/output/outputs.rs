@@ -114,9 +114,14 @@ fn check_classes(name: &str, set: ClassSet, classes: usize) -> Result<()> {
     Ok(())
 }
 
-impl Outputs<'_> {
+impl<'a> Outputs<'a> {
+    /// Only a label map: one class index per pixel into `labels`, rows `stride` bytes apart.
+    pub fn label_map(labels: &'a mut [u8], stride: usize) -> Self {
+        Outputs { labels: Some(PlaneMut { data: labels, stride }), ..Default::default() }
+    }
+
     /// Checks every requested buffer holds a `width x height` frame and names known classes.
-    pub fn check(&self, width: usize, height: usize, classes: usize) -> Result<()> {
+    pub(crate) fn check(&self, width: usize, height: usize, classes: usize) -> Result<()> {
         if width == 0 || height == 0 {
             return Err(Error::invalid_argument("the frame is empty"));
         }

@@ -13,7 +13,8 @@ pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 /// ImageNet's per-channel RGB standard deviation (see [`IMAGENET_MEAN`]).
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
-/// Version of our metadata layout.
+/// Version of the layout segface writes (metadata and segface's operators' attributes). A file
+/// that declares a newer one is refused: its operators may mean something this build does not do.
 pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +91,20 @@ pub fn describe(
     model_sha256: String,
 ) -> Result<ModelInfo> {
     let get = |k: MetaKey| props.get(k.as_str());
+    if let Some(v) = get(MetaKey::FormatVersion) {
+        match v.parse::<u32>() {
+            Ok(version) if version <= FORMAT_VERSION => {}
+            Ok(version) => {
+                return Err(Error::invalid_model(format!(
+                    "format version {version} is newer than this segface reads ({FORMAT_VERSION}): \
+                     update segface or re-convert the checkpoint with this version"
+                )))
+            }
+            Err(_) => {
+                return Err(Error::invalid_model(format!("metadata format version is not a number: {v}")))
+            }
+        }
+    }
     if let Some(r) = get(MetaKey::Resolution) {
         if r.parse::<usize>().ok() != Some(resolution) {
             return Err(Error::invalid_model(format!(
@@ -122,4 +137,25 @@ pub fn describe(
         weight_storage: get(MetaKey::WeightStorage).cloned().unwrap_or_else(|| "f32".into()),
         precision: Precision::F32,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(version: &str) -> HashMap<String, String> {
+        HashMap::from([(MetaKey::FormatVersion.as_str().to_string(), version.to_string())])
+    }
+
+    #[test]
+    fn newer_or_unreadable_format_versions_are_refused() {
+        let current = describe(&props(&FORMAT_VERSION.to_string()), 64, 19, None, String::new()).unwrap();
+        assert_eq!(current.classes.len(), 19);
+        let newer =
+            describe(&props(&(FORMAT_VERSION + 1).to_string()), 64, 19, None, String::new()).unwrap_err();
+        assert!(newer.message().contains("newer than this segface reads"), "{newer}");
+        assert!(describe(&props("two"), 64, 19, None, String::new()).is_err());
+        // A foreign export without segface metadata still loads.
+        assert!(describe(&HashMap::new(), 64, 19, None, String::new()).is_ok());
+    }
 }

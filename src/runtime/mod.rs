@@ -3,12 +3,13 @@
 //! run per stream on normalised tensors ([`engine`]). It knows nothing of pixels; `session`
 //! brings the image and the outputs to it.
 
-pub mod classes;
+pub(crate) mod classes;
 pub(crate) mod engine;
-pub mod metadata;
-pub mod model;
+pub(crate) mod load;
+pub(crate) mod metadata;
+pub(crate) mod model;
 pub(crate) mod plan;
-pub mod precision;
-pub mod profile;
-pub mod screen;
+pub(crate) mod precision;
+pub(crate) mod profile;
+pub(crate) mod screen;
 pub(crate) mod stored_constants;

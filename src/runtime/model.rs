@@ -3,21 +3,21 @@
 //! (or camera stream) its own `Session`.
 
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
 
-use prost::Message;
 use sha2::{Digest, Sha256};
 use tract_onnx::pb::{self, type_proto, ModelProto};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::DimLike;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::ops::kernels::vector_state::clear_upper_vector_state;
+use crate::runtime::load;
 use crate::runtime::metadata::{self, MetaKey, ModelInfo};
 use crate::runtime::plan::Plan;
 use crate::runtime::precision::{check_available, into_f16, Precision};
-use crate::runtime::screen::{check_computed_tensors, check_stored_tensors, check_wiring, MAX_RESOLUTION};
+use crate::runtime::screen::MAX_RESOLUTION;
 use crate::runtime::stored_constants::evaluate_constant_nodes;
 
 #[derive(Clone)]
@@ -145,7 +145,7 @@ const CHANGE_AXES_PASS: &str = "ChangeAxes";
 
 /// tract's declutter passes. On a graph whose layout the exporter chose for tract
 /// ([`MetaKey::LayoutFinal`]) the pass that re-derives every tensor's axis order finds nothing
-/// worth changing but takes about a third of the load (60 of 210 ms at R = 256), so it is left
+/// worth changing but is a large share of the load time (docs/performance.md), so it is left
 /// out; other graphs (the portable export, the reference's) get all of them.
 fn declutter(mut typed: TypedModel, layout_final: bool) -> TractResult<TypedModel> {
     let mut optimizer = tract_onnx::tract_core::optim::Optimizer::declutter();
@@ -158,8 +158,8 @@ fn declutter(mut typed: TypedModel, layout_final: bool) -> TractResult<TypedMode
     Ok(typed)
 }
 
-/// Hands the heap pages freed while loading (the decoded file, tract's intermediate models:
-/// about 40 MB at R = 512) back to the system, so an app's resident memory after a load is the
+/// Hands the heap pages freed while loading (the decoded file, tract's intermediate models)
+/// back to the system, so an app's resident memory after a load is the
 /// model's own. glibc keeps freed pages otherwise; other C libraries need nothing here.
 fn return_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -169,7 +169,63 @@ fn return_freed_memory() {
     }
 }
 
-/// How [`Model::load_with`] and [`Model::from_bytes_with`] load a model.
+/// Where a model comes from: a file, or bytes in memory. Anything path-like converts to
+/// [`ModelSource::File`], byte slices to [`ModelSource::Bytes`].
+#[derive(Clone, Copy, Debug)]
+pub enum ModelSource<'a> {
+    /// An ONNX file. When `<file>.sha256` exists beside it (written by `segface convert`,
+    /// `sha256sum` format), the file must match it; for a model without SegFace metadata (a
+    /// PyTorch export of the reference), class names are read from `<file>.classes.txt` (one
+    /// per line) when present.
+    File(&'a Path),
+    /// An ONNX file's bytes, copied: the caller may free them once the load returns.
+    Bytes(&'a [u8]),
+}
+
+impl<'a> From<&'a Path> for ModelSource<'a> {
+    fn from(path: &'a Path) -> Self {
+        ModelSource::File(path)
+    }
+}
+
+impl<'a> From<&'a std::path::PathBuf> for ModelSource<'a> {
+    fn from(path: &'a std::path::PathBuf) -> Self {
+        ModelSource::File(path)
+    }
+}
+
+impl<'a> From<&'a str> for ModelSource<'a> {
+    fn from(path: &'a str) -> Self {
+        ModelSource::File(Path::new(path))
+    }
+}
+
+impl<'a> From<&'a String> for ModelSource<'a> {
+    fn from(path: &'a String) -> Self {
+        ModelSource::File(Path::new(path))
+    }
+}
+
+impl<'a> From<&'a [u8]> for ModelSource<'a> {
+    fn from(bytes: &'a [u8]) -> Self {
+        ModelSource::Bytes(bytes)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for ModelSource<'a> {
+    fn from(bytes: &'a Vec<u8>) -> Self {
+        ModelSource::Bytes(bytes)
+    }
+}
+
+/// A model built into the app (`include_bytes!`).
+impl<'a, const N: usize> From<&'a [u8; N]> for ModelSource<'a> {
+    fn from(bytes: &'a [u8; N]) -> Self {
+        ModelSource::Bytes(bytes)
+    }
+}
+
+/// How [`Model::load_with`] loads a model.
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
     /// When set, the file's (or bytes') SHA-256 must equal it (64 hex digits): the way for an
@@ -194,78 +250,48 @@ impl LoadOptions {
 }
 
 impl Model {
-    /// Loads an ONNX file. For a model without SegFace metadata (a PyTorch export of the
-    /// reference), class names are read from `<file>.classes.txt` (one per line) when present.
-    /// When `<file>.sha256` exists (written by `segface convert`, `sha256sum` format), the file
-    /// must match it.
+    /// Loads an ONNX file with the default options: `Model::load_with(path, &LoadOptions::default())`.
     pub fn load(path: impl AsRef<Path>) -> Result<Model> {
-        Self::load_with(path, &LoadOptions::default())
+        Self::load_with(path.as_ref(), &LoadOptions::default())
     }
 
-    /// Like [`Model::load`], and the file's SHA-256 must equal `expected_sha256` (64 hex digits):
-    /// the way for an app to refuse a model file that was replaced or damaged on the device.
-    pub fn load_verified(path: impl AsRef<Path>, expected_sha256: &str) -> Result<Model> {
-        let options = LoadOptions { expected_sha256: Some(expected_sha256.into()), ..LoadOptions::default() };
-        Self::load_with(path, &options)
-    }
-
-    /// [`Model::load`] with options: an expected SHA-256, the precision.
-    pub fn load_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Model> {
-        let path = path.as_ref();
+    /// Loads a model from a file or from bytes ([`ModelSource`]) with `options`: an expected
+    /// SHA-256, the precision.
+    pub fn load_with<'a>(source: impl Into<ModelSource<'a>>, options: &LoadOptions) -> Result<Model> {
         let expected = options.precheck()?;
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
-        let digest = sha256_hex(&bytes);
-        if let Some(expected) = expected {
-            verify(&digest, &expected, &path.display().to_string())?;
+        match source.into() {
+            ModelSource::File(path) => {
+                let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
+                let digest = sha256_hex(&bytes);
+                if let Some(expected) = expected {
+                    verify(&digest, &expected, &path.display().to_string())?;
+                }
+                if let Some(recorded) = read_sidecar(path, ".sha256")? {
+                    let recorded = recorded.split_whitespace().next().unwrap_or_default();
+                    let recorded = parse_sha256(recorded).map_err(|_| {
+                        Error::invalid_model(format!("{}.sha256 does not hold a SHA-256", path.display()))
+                    })?;
+                    verify(&digest, &recorded, &format!("{} (against its .sha256 file)", path.display()))?;
+                }
+                let classes = read_sidecar(path, ".classes.txt")?.map(|text| {
+                    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+                });
+                // The file's bytes are ours: freed as soon as they are decoded, before tract's
+                // models grow.
+                load::guarded("the model file", || {
+                    Self::build(Bytes::Owned(bytes), classes, digest, options.precision)
+                })
+            }
+            ModelSource::Bytes(bytes) => {
+                let digest = sha256_hex(bytes);
+                if let Some(expected) = expected {
+                    verify(&digest, &expected, "the model bytes")?;
+                }
+                load::guarded("the model", || {
+                    Self::build(Bytes::Borrowed(bytes), None, digest, options.precision)
+                })
+            }
         }
-        if let Some(recorded) = read_sidecar(path, ".sha256")? {
-            let recorded = recorded.split_whitespace().next().unwrap_or_default();
-            let recorded = parse_sha256(recorded).map_err(|_| {
-                Error::invalid_model(format!("{}.sha256 does not hold a SHA-256", path.display()))
-            })?;
-            verify(&digest, &recorded, &format!("{} (against its .sha256 file)", path.display()))?;
-        }
-        let classes = read_sidecar(path, ".classes.txt")?
-            .map(|text| text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect());
-        // The file's bytes are ours: freed as soon as they are decoded, before tract's models grow.
-        Self::from_bytes_with_classes(Bytes::Owned(bytes), classes, digest, options.precision)
-    }
-
-    /// Loads an ONNX model from memory (copied; the caller may free `bytes` afterwards).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
-        Self::from_bytes_with(bytes, &LoadOptions::default())
-    }
-
-    /// Like [`Model::from_bytes`], and the bytes' SHA-256 must equal `expected_sha256`.
-    pub fn from_bytes_verified(bytes: &[u8], expected_sha256: &str) -> Result<Model> {
-        let options = LoadOptions { expected_sha256: Some(expected_sha256.into()), ..LoadOptions::default() };
-        Self::from_bytes_with(bytes, &options)
-    }
-
-    /// [`Model::from_bytes`] with options: an expected SHA-256, the precision.
-    pub fn from_bytes_with(bytes: &[u8], options: &LoadOptions) -> Result<Model> {
-        let expected = options.precheck()?;
-        let digest = sha256_hex(bytes);
-        if let Some(expected) = expected {
-            verify(&digest, &expected, "the model bytes")?;
-        }
-        Self::from_bytes_with_classes(Bytes::Borrowed(bytes), None, digest, options.precision)
-    }
-
-    fn from_bytes_with_classes(
-        bytes: Bytes,
-        classes: Option<Vec<String>>,
-        sha256: String,
-        precision: Precision,
-    ) -> Result<Model> {
-        // tract may panic on some malformed graphs; a model file must never take the app down.
-        catch_unwind(AssertUnwindSafe(|| Self::build(bytes, classes, sha256, precision))).unwrap_or_else(
-            |_| {
-                Err(Error::invalid_model(
-                    "the model file could not be loaded (the engine rejected its graph)",
-                ))
-            },
-        )
     }
 
     fn build(
@@ -274,41 +300,28 @@ impl Model {
         sha256: String,
         precision: Precision,
     ) -> Result<Model> {
-        let mut proto = ModelProto::decode(bytes.as_slice()).map_err(|e| {
-            Error::invalid_model(format!("not an ONNX model (protobuf decoding failed: {e})"))
-        })?;
+        let mut proto = load::decode(bytes.as_slice(), "the model")?;
         drop(bytes);
-        let graph =
-            proto.graph.as_mut().ok_or_else(|| Error::invalid_model("the ONNX model has no graph"))?;
-        check_stored_tensors(graph, 0)?;
-        check_wiring(graph)?;
+        let graph = proto.graph.as_mut().ok_or_else(|| Error::invalid_model("the model has no graph"))?;
         evaluate_constant_nodes(graph)?;
         let props: HashMap<String, String> =
             proto.metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
         let r = input_resolution(&proto, &props)?;
-        let invalid = |context: &str, e: TractError| Error::engine(ErrorKind::InvalidModel, context, e);
-        let inference = crate::ops::onnx()
-            .model_for_proto_model(&proto)
-            .map_err(|e| invalid("cannot read the ONNX graph", e))?;
+        let typed = load::typed(&proto, r, "the model")?;
         // tract copied every tensor: the decoded file (tens of MB) is not needed any more.
         drop(proto);
-        let typed = inference
-            .with_input_fact(0, f32::fact([1, 3, r, r]).into())
-            .map_err(|e| invalid("cannot fix the input shape", e))?
-            .into_typed()
-            .map_err(|e| invalid("cannot type the graph for this input shape", e))?;
-        check_computed_tensors(&typed)?;
+        let invalid = |context: &str, e: TractError| Error::engine(ErrorKind::InvalidModel, context, e);
         // tract's passes evaluate constant parts of the graph with its kernels, and the first
         // parse's preprocessing follows the load: each starts with the upper vector state
         // cleared (see `vector_state`).
-        crate::ops::kernels::vector_state::clear_upper_vector_state();
+        clear_upper_vector_state();
         let layout_final = props.get(MetaKey::LayoutFinal.as_str()).is_some_and(|v| v == "true");
         let mut typed =
             declutter(typed, layout_final).map_err(|e| invalid("cannot simplify the graph", e))?;
         if precision == Precision::F16 {
             typed = into_f16(typed).map_err(|e| invalid("cannot convert the graph to f16", e))?;
         }
-        crate::ops::kernels::vector_state::clear_upper_vector_state();
+        clear_upper_vector_state();
         typed.optimize().map_err(|e| invalid("cannot optimise the graph for this input shape", e))?;
         if typed.output_outlets().map_err(|e| invalid("no outputs", e))?.len() != 1 {
             return Err(Error::invalid_model("a SegFace model has exactly one output (the logits)"));
@@ -328,7 +341,7 @@ impl Model {
             return Err(Error::invalid_model("the output logits are not float32"));
         }
         let info = ModelInfo { precision, ..metadata::describe(&props, r, num_classes, classes, sha256)? };
-        crate::ops::kernels::vector_state::clear_upper_vector_state();
+        clear_upper_vector_state();
         let plan = crate::runtime::plan::plan(typed).map_err(|e| invalid("cannot plan the graph", e))?;
         return_freed_memory();
         Ok(Model { inner: Arc::new(ModelInner { plan, info }) })

@@ -1,13 +1,11 @@
 //! The order in which the plan evaluates its nodes, chosen for the bytes held at once.
 //!
-//! tract's own memory-aware order counts live values, not their sizes. In the runtime graphs
-//! converted before segface's cross-attention operators, at R = 512, it computed the fusion's
-//! full-resolution projection (16 MB) at the start of the backbone and held it to the end, and in
-//! each cross-attention kept a packed copy of the image tokens (19 MB) alongside the projections of
-//! another. [`memory_order`] weighs each value by its bytes (`TypedFact::mem_size`, packed layouts
-//! included) and takes next the ready node that leaves the fewest bytes live: 61 MB at once
-//! instead of 71 there. Being greedy, it can also do worse (the portable graph at R = 256: 24 MB
-//! against 21), so the plan runs whichever of the two orders holds fewer bytes at its peak. The
+//! tract's own memory-aware order counts live values, not their sizes, so it can compute a large
+//! tensor early and hold it across most of the graph. [`memory_order`] weighs each value by its
+//! bytes (`TypedFact::mem_size`, packed layouts included) and takes next the ready node that
+//! leaves the fewest bytes live. Being greedy, it can also do worse than tract's order on some
+//! graphs (`tests/memory_plan.rs` checks both exports), so the plan runs whichever of the two
+//! orders holds fewer bytes at its peak. The
 //! order changes when values are freed, not what any node computes.
 
 use std::sync::Arc;

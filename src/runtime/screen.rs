@@ -12,7 +12,7 @@ use tract_onnx::pb::{self, tensor_proto::DataType, GraphProto, TensorProto};
 use crate::error::{Error, Result};
 
 /// The largest tensor (stored or computed) a model may have. The biggest one in SegFace at
-/// R = 512 is 19 x 512 x 512 float logits (20 MB); at the largest accepted resolution about 320 MB.
+/// R = 512 is 19 x 512 x 512 float logits; at the largest accepted resolution about 320 MB.
 pub const MAX_TENSOR_BYTES: u64 = 1 << 30;
 /// The largest accepted input resolution.
 pub const MAX_RESOLUTION: usize = 2048;

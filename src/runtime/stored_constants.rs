@@ -4,7 +4,7 @@
 //! stands for, so tract optimises exactly the graph a float32 file gives, and runs as fast.
 //!
 //! Why not leave it to tract: its constant folding refuses outputs above a few MB (the encoding
-//! is 16 MB at R = 512), and its int8 path is slower than float32 on this model.
+//! is larger at the usual resolutions), and its int8 path is slower than float32 on this model.
 //!
 //! Only nodes of the standard domain whose inputs are all initializers of the expected types are
 //! evaluated; anything else is left to tract as it is. Every shape is checked against the data
@@ -223,7 +223,7 @@ fn evaluate(node: &NodeProto, inputs: &[&Stored]) -> Result<Option<(Vec<usize>, 
 ///
 /// Results stay decoded while the nodes after them are evaluated, and only those that a remaining
 /// node still reads are written back as initializers: the positional encoding's intermediate
-/// products (24 MB at R = 512) are never encoded into protobuf bytes and decoded again.
+/// products are never encoded into protobuf bytes and decoded again.
 pub fn evaluate_constant_nodes(graph: &mut GraphProto) -> Result<usize> {
     let graph_inputs: HashSet<String> = graph.input.iter().map(|i| i.name.clone()).collect();
     let graph_outputs: HashSet<String> = graph.output.iter().map(|o| o.name.clone()).collect();

@@ -6,12 +6,12 @@
 mod placement;
 
 use crate::error::Result;
-use crate::image::face::{Face, FrameOptions};
+use crate::image::face::Face;
 use crate::image::frame::{Frame, Orientation, OrientedFrame};
 use crate::image::preprocess::{normalize_into, Preprocessor};
 use crate::image::resize::RowSource;
 use crate::image::view::ImageView;
-use crate::output::outputs::{check_plane, OutputWriter, Outputs, PlaneMut};
+use crate::output::outputs::{check_plane, OutputWriter, Outputs};
 use crate::output::resample::{LabelsMut, Logits, Postprocessor};
 use crate::runtime::engine::{Engine, RunOutput};
 use crate::runtime::model::Model;
@@ -82,38 +82,6 @@ impl Session {
             LabelsMut { data: labels, width: w, height: h, stride: labels_stride },
         );
         Ok(())
-    }
-
-    /// Parses a camera frame (any [`Frame`] layout, in sensor orientation) and writes a label map
-    /// of the frame's own size and orientation into `labels` (`frame.height()` rows of
-    /// `frame.width()` bytes, `labels_stride` apart). With a face (box or landmarks), the model
-    /// sees that part of the upright frame and its labels are mapped back into it; other pixels
-    /// are background (0). Without one, the whole upright frame is the face crop.
-    pub fn parse_frame_into(
-        &mut self,
-        frame: &Frame,
-        options: &FrameOptions,
-        labels: &mut [u8],
-        labels_stride: usize,
-    ) -> Result<()> {
-        let mut outputs =
-            Outputs { labels: Some(PlaneMut { data: labels, stride: labels_stride }), ..Default::default() };
-        self.parse_frame(frame, options.orientation, options.face.as_slice(), &mut outputs)
-    }
-
-    /// Parses several faces of one frame into one frame-sized label map, as
-    /// [`Session::parse_frame`] does.
-    pub fn parse_faces_into(
-        &mut self,
-        frame: &Frame,
-        orientation: Orientation,
-        faces: &[Face],
-        labels: &mut [u8],
-        labels_stride: usize,
-    ) -> Result<()> {
-        let mut outputs =
-            Outputs { labels: Some(PlaneMut { data: labels, stride: labels_stride }), ..Default::default() };
-        self.parse_frame(frame, orientation, faces, &mut outputs)
     }
 
     /// Parses the `faces` of a frame (none: the whole upright frame is one face crop) and writes
@@ -220,15 +188,10 @@ impl Session {
         Ok(output.logits()?.to_vec())
     }
 
-    /// The R x R RGB8 image the network sees for `image` (after the reference's resize).
-    pub fn model_input_rgb(&mut self, image: &ImageView) -> Result<Vec<u8>> {
-        let r = self.model().info().resolution;
-        Ok(self.preprocessor.resize_rgb(image, r)?.to_vec())
-    }
-
     /// The R x R RGB8 image the network sees for `face` of a frame (none: the whole upright
-    /// frame): to check where a box or landmarks put the crop.
-    pub fn face_input_rgb(
+    /// frame, which for an upright still image is the reference's resize of it): to check where
+    /// a box or landmarks put the crop.
+    pub fn model_input(
         &mut self,
         frame: &Frame,
         orientation: Orientation,
@@ -241,7 +204,8 @@ impl Session {
     }
 
     /// Runs the model `runs` times on `image` (after one warm-up run) timing every node, on the
-    /// session's threads.
+    /// session's threads (`segface bench --profile`).
+    #[doc(hidden)]
     pub fn profile(&mut self, image: &ImageView, runs: usize) -> Result<Profile> {
         let info = self.engine.model().info();
         let (r, mean, std) = (info.resolution, info.mean, info.std);

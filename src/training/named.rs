@@ -1,5 +1,5 @@
 //! Every weight of the training model under its reference state-dict key, through one walk per
-//! module ([`NamedWeights::visit`]): the same walk loads a checkpoint (or the exporter's
+//! module ([`NamedWeights::visit_named`]): the same walk loads a checkpoint (or the exporter's
 //! [`Weights`]) into the model and saves the model back, so names cannot drift between
 //! training, checkpoints and export.
 

@@ -8,12 +8,8 @@
 //! RetinaFace's prior boxes (steps 8, 16, 32; two sizes per step) and variances (0.1, 0.2), then
 //! thinned by non-maximum suppression.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
 use std::sync::Arc;
 
-use prost::Message;
-use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::DimLike;
 
@@ -21,7 +17,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::image::face::FaceBox;
 use crate::image::frame::{Frame, Orientation, OrientedFrame};
 use crate::image::resize::{BicubicResizer, RowSource, SourceBox};
-use crate::runtime::screen::{check_stored_tensors, check_wiring};
+use crate::ops::kernels::vector_state::clear_upper_vector_state;
+use crate::runtime::load;
+use crate::runtime::model::ModelSource;
 
 /// RetinaFace's prior boxes: feature strides and the two anchor sizes of each.
 const STEPS: [(usize, [f32; 2]); 3] = [(8, [16.0, 32.0]), (16, [64.0, 128.0]), (32, [256.0, 512.0])];
@@ -88,39 +86,30 @@ impl FaceDetector {
     /// longer side are found.
     pub const DEFAULT_SIZE: usize = 640;
 
-    pub fn load(path: impl AsRef<Path>, size: usize) -> Result<Self> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
-        Self::from_bytes(&bytes, size)
-    }
-
     /// Loads a RetinaFace ONNX model (input `(N, 3, H, W)`; outputs `loc`, `conf`, `landmarks`)
-    /// and fixes its input to `size x size`.
-    pub fn from_bytes(bytes: &[u8], size: usize) -> Result<Self> {
+    /// from a file or bytes and fixes its input to `size x size` (a multiple of 32).
+    pub fn load<'a>(source: impl Into<ModelSource<'a>>, size: usize) -> Result<Self> {
         if !(32..=2048).contains(&size) || !size.is_multiple_of(32) {
             return Err(Error::invalid_argument(format!(
                 "detector input size {size} is not a multiple of 32 in 32..=2048"
             )));
         }
-        catch_unwind(AssertUnwindSafe(|| Self::build(bytes, size))).unwrap_or_else(|_| {
-            Err(Error::invalid_model("the detector could not be loaded (the engine rejected its graph)"))
-        })
+        match source.into() {
+            ModelSource::File(path) => {
+                let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
+                load::guarded("the detector", || Self::build(&bytes, size))
+            }
+            ModelSource::Bytes(bytes) => load::guarded("the detector", || Self::build(bytes, size)),
+        }
     }
 
     fn build(bytes: &[u8], size: usize) -> Result<Self> {
-        let proto = ModelProto::decode(bytes)
-            .map_err(|e| Error::invalid_model(format!("the detector is not an ONNX model: {e}")))?;
-        let graph = proto.graph.as_ref().ok_or_else(|| Error::invalid_model("the detector has no graph"))?;
-        check_stored_tensors(graph, 0)?;
-        check_wiring(graph)?;
+        let proto = load::decode(bytes, "the detector")?;
+        let mut model = load::typed(&proto, size, "the detector")?;
+        drop(proto);
         let invalid = |context: &str, e: TractError| Error::engine(ErrorKind::InvalidModel, context, e);
-        let model = tract_onnx::onnx()
-            .model_for_proto_model(&proto)
-            .map_err(|e| invalid("cannot read the detector graph", e))?
-            .with_input_fact(0, f32::fact([1, 3, size, size]).into())
-            .map_err(|e| invalid("cannot fix the detector input", e))?
-            .into_optimized()
-            .map_err(|e| invalid("cannot optimise the detector", e))?;
+        clear_upper_vector_state();
+        model = model.into_optimized().map_err(|e| invalid("cannot optimise the detector", e))?;
         let priors = priors(size);
         for (i, width) in [(0, 4), (1, 2), (2, 10)] {
             let fact = model.output_fact(i).map_err(|e| invalid("detector outputs", e))?;

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use safetensors::SafeTensors;
-use segface::export::{export_mobilenet, ExportOptions};
-use segface::Model;
+use segface::convert::{export_mobilenet, ExportOptions};
+use segface::{LoadOptions, Model};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -123,8 +123,8 @@ impl Golden {
 pub fn onnx_256() -> &'static [u8] {
     static ONNX: OnceLock<Vec<u8>> = OnceLock::new();
     ONNX.get_or_init(|| {
-        let weights = segface::checkpoint::read_torch_checkpoint(&checkpoint_path()).expect("checkpoint");
-        let sha = segface::sha256_hex(&std::fs::read(checkpoint_path()).unwrap());
+        let weights = segface::convert::read_torch_checkpoint(&checkpoint_path()).expect("checkpoint");
+        let sha = segface::internals::sha256_hex(&std::fs::read(checkpoint_path()).unwrap());
         export_mobilenet(&weights, &ExportOptions { source_sha256: Some(sha), ..ExportOptions::new(256) })
             .expect("export")
     })
@@ -133,7 +133,7 @@ pub fn onnx_256() -> &'static [u8] {
 #[cfg(feature = "convert")]
 pub fn model_256() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();
-    MODEL.get_or_init(|| Model::from_bytes(onnx_256()).expect("model loads"))
+    MODEL.get_or_init(|| Model::load_with(onnx_256(), &LoadOptions::default()).expect("model loads"))
 }
 
 /// Writes the R = 256 model to a file and returns its path.
@@ -160,11 +160,11 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// The trained RetinaFace detector in models/ (once per test binary).
-pub fn detector() -> &'static segface::detect::FaceDetector {
-    use segface::detect::FaceDetector;
+pub fn detector() -> &'static segface::FaceDetector {
+    use segface::FaceDetector;
     static DETECTOR: OnceLock<FaceDetector> = OnceLock::new();
     DETECTOR.get_or_init(|| {
-        FaceDetector::load(repo().join("models/retinaface_mnet.onnx"), FaceDetector::DEFAULT_SIZE).unwrap()
+        FaceDetector::load(&repo().join("models/retinaface_mnet.onnx"), FaceDetector::DEFAULT_SIZE).unwrap()
     })
 }
 

@@ -16,13 +16,13 @@ fn main() {
     };
 
     let model = segface_fuzz::tiny_model();
-    segface::Model::from_bytes(&model).expect("the tiny model loads");
+    segface::Model::load_with(&model, &segface::LoadOptions::default()).expect("the tiny model loads");
     write(&corpus.join("model_bytes"), "tiny_conv.onnx", &model);
 
     let checkpoint = segface_fuzz::torch_files::tiny_checkpoint();
     let tmp = corpus.join("tiny.pt");
     std::fs::write(&tmp, &checkpoint).unwrap();
-    let weights = segface::checkpoint::read_torch_checkpoint(&tmp).expect("the tiny checkpoint reads");
+    let weights = segface::convert::read_torch_checkpoint(&tmp).expect("the tiny checkpoint reads");
     assert_eq!(weights.len(), 1);
     std::fs::remove_file(&tmp).unwrap();
     write(&corpus.join("checkpoint_bytes"), "tiny.pt", &checkpoint);

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use segface::datasets::{read_label_png, resize_nearest, Dataset, DatasetKind, Split, HELEN_GROUPS};
-use segface::metrics::{ConfusionMatrix, Scores};
-use segface::{ImageView, Model, Session};
+use segface::eval::{read_label_png, resize_nearest, Dataset, DatasetKind, Split, HELEN_GROUPS};
+use segface::eval::{ConfusionMatrix, Scores};
+use segface::{Error, ImageView, Model, Session};
 
-use crate::{err, CliResult};
+use crate::{file_error, image_error, usage, CliResult};
 
 /// Where the predictions come from.
 pub enum Predictor {
@@ -32,13 +32,14 @@ fn save_grey(path: &Path, side: usize, data: &[u8]) -> CliResult {
     image::GrayImage::from_raw(side as u32, side as u32, data.to_vec())
         .expect("square label map")
         .save(path)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(image_error(path))
 }
 
 /// A saved prediction as an R x R label map (nearest-resized if saved at another size).
-fn read_prediction(folder: &Path, id: &str, resolution: usize, classes: usize) -> Result<Vec<u8>, String> {
+fn read_prediction(folder: &Path, id: &str, resolution: usize, classes: usize) -> CliResult<Vec<u8>> {
     let path = folder.join(format!("{id}.png"));
-    let labels = read_label_png(&path, classes).map_err(|e| format!("prediction {e}"))?;
+    let labels = read_label_png(&path, classes)
+        .map_err(|e| Error::new(e.kind(), format!("prediction {}", e.message())).with_source(e))?;
     Ok(resize_nearest(&labels, [0, 0, labels.width, labels.height], resolution))
 }
 
@@ -60,51 +61,58 @@ impl Labeller {
 pub fn eval(args: EvalArgs) -> CliResult {
     let started = Instant::now();
     if args.dataset == DatasetKind::LaPa && matches!(args.predictor, Predictor::Model(_)) {
-        return Err("LaPa models warp each face by its landmarks inside the network (spec section 9), \
-                    which the runtime does not do; score LaPa predictions with --predictions"
-            .into());
+        return Err(usage(
+            "LaPa models warp each face by its landmarks inside the network (spec section 9), \
+                    which the runtime does not do; score LaPa predictions with --predictions",
+        ));
     }
-    let dataset = Dataset::open(args.dataset, &args.root, args.split).map_err(err)?;
+    let dataset = Dataset::open(args.dataset, &args.root, args.split)?;
     let classes = dataset.classes();
     let mut labeller = match &args.predictor {
         Predictor::Model(path) => {
-            let model = Model::load(path).map_err(err)?;
+            let model = Model::load(path)?;
             if model.info().classes.len() != classes.len() {
-                return Err(format!(
+                return Err(usage(format!(
                     "{} predicts {} classes, {} has {}",
                     path.display(),
                     model.info().classes.len(),
                     dataset_name(args.dataset),
                     classes.len()
-                ));
+                )));
             }
-            Labeller::Runtime(Box::new(model.session().map_err(err)?))
+            Labeller::Runtime(Box::new(model.session()?))
         }
         Predictor::Folder(dir, r) => Labeller::Saved(dir.clone(), *r),
     };
     let resolution = labeller.resolution();
     if let Some(dir) = &args.save_predictions {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(file_error(dir))?;
     }
     let samples = &dataset.samples()[..args.limit.unwrap_or(usize::MAX).min(dataset.samples().len())];
     if samples.is_empty() {
-        return Err(format!("the {} split at {} has no samples", dataset.split.name(), args.root.display()));
+        return Err(usage(format!(
+            "the {} split at {} has no samples",
+            dataset.split.name(),
+            args.root.display()
+        )));
     }
     let mut confusion = ConfusionMatrix::new(classes.len());
     for (n, sample) in samples.iter().enumerate() {
-        let prepared = dataset.prepare(sample, resolution).map_err(err)?;
+        let prepared = dataset.prepare(sample, resolution)?;
         let predicted = match &mut labeller {
             Labeller::Saved(dir, _) => read_prediction(dir, &sample.id, resolution, classes.len())?,
             Labeller::Runtime(session) => {
                 let side = resolution as u32;
-                let view = ImageView::rgb(&prepared.rgb, side, side).map_err(err)?;
-                session.parse(&view).map_err(err)?.labels
+                let view = ImageView::rgb(&prepared.rgb, side, side)?;
+                session.parse(&view)?.labels
             }
         };
         if let Some(dir) = &args.save_predictions {
             save_grey(&dir.join(format!("{}.png", sample.id)), resolution, &predicted)?;
         }
-        confusion.add(&prepared.labels, &predicted).map_err(|e| format!("sample {}: {e}", sample.id))?;
+        confusion
+            .add(&prepared.labels, &predicted)
+            .map_err(|e| Error::new(e.kind(), format!("sample {}", sample.id)).with_source(e))?;
         if (n + 1) % 100 == 0 {
             eprintln!("{} / {} samples", n + 1, samples.len());
         }
@@ -129,7 +137,7 @@ pub fn eval(args: EvalArgs) -> CliResult {
     if let Some(path) = &args.json {
         let report = json_report(&args, resolution, samples.len(), classes, &scores, &groups, &confusion);
         std::fs::write(path, serde_json::to_string_pretty(&report).expect("json"))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(file_error(path))?;
     }
     Ok(())
 }

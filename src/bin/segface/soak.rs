@@ -7,30 +7,25 @@ use std::time::Instant;
 
 use segface::ffi::*;
 
-use crate::alloc_stats;
+use segface::{Error, ErrorKind};
 
-/// Current resident memory of this process in MB (Linux), if known.
-fn rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
+use crate::memory::current_rss_mb;
+use crate::{alloc_stats, CliResult};
 
-fn check(status: SegfaceStatus, what: &str) -> Result<(), String> {
+fn check(status: SegfaceStatus, what: &str) -> CliResult<()> {
     if status == SegfaceStatus::Ok {
         return Ok(());
     }
     let message = segface_last_error();
     let message =
         if message.is_null() { "" } else { unsafe { CStr::from_ptr(message) }.to_str().unwrap_or("") };
-    Err(format!("{what}: {status:?}: {message}"))
+    Err(Error::new(ErrorKind::Inference, format!("{what}: {status:?}: {message}")))
 }
 
 /// Frames a phone camera might deliver, switched every 100 parses (rotation, preview size).
 const FRAME_SIZES: [(u32, u32); 3] = [(640, 480), (480, 640), (320, 240)];
 
-pub fn soak(onnx: Vec<u8>, iters: usize, warmup: usize) -> Result<(), String> {
+pub fn soak(onnx: Vec<u8>, iters: usize, warmup: usize) -> CliResult<()> {
     let (mut model, mut session) = (std::ptr::null_mut(), std::ptr::null_mut());
     let frames: Vec<(u32, u32, Vec<u8>)> = FRAME_SIZES
         .iter()
@@ -65,14 +60,14 @@ pub fn soak(onnx: Vec<u8>, iters: usize, warmup: usize) -> Result<(), String> {
         check(status, "parse")?;
         let done = i + 1;
         if done == warmup || done % 1000 == 0 || done == iters {
-            let (rss, live) = (rss_mb().unwrap_or(f64::NAN), alloc_stats::live_bytes() as f64 / 1e6);
+            let (rss, live) = (current_rss_mb().unwrap_or(f64::NAN), alloc_stats::live_bytes() as f64 / 1e6);
             println!("{done:>6} {rss:>9.1} {live:>12.2} {:>8.1}", started.elapsed().as_secs_f64());
             if done == warmup {
                 baseline = Some((rss, live));
             }
         }
     }
-    let (end_rss, end_live) = (rss_mb().unwrap_or(f64::NAN), alloc_stats::live_bytes() as f64 / 1e6);
+    let (end_rss, end_live) = (current_rss_mb().unwrap_or(f64::NAN), alloc_stats::live_bytes() as f64 / 1e6);
     unsafe {
         segface_session_free(&mut session);
         segface_model_free(&mut model);
@@ -87,7 +82,10 @@ pub fn soak(onnx: Vec<u8>, iters: usize, warmup: usize) -> Result<(), String> {
         );
         // Live heap bytes are exact (our allocator counts them): any growth is a leak, not noise.
         if end_live - live > 0.1 {
-            return Err(format!("the live heap grew by {:.3} MB after warm-up", end_live - live));
+            return Err(Error::new(
+                ErrorKind::Inference,
+                format!("the live heap grew by {:.3} MB after warm-up", end_live - live),
+            ));
         }
     }
     println!("live heap after freeing the session and model: {after_free:.2} MB (test frames and buffers)");

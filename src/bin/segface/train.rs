@@ -5,11 +5,9 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::{Args, ValueEnum};
-use segface::arch::swin::SwinConfig;
-use segface::arch::{CELEBA_NUM_CLASSES, FACE_PARTS_NUM_CLASSES};
-use segface::datasets::{Dataset, DatasetKind, Split};
-use segface::detect::FaceDetector;
-use segface::frame::Frame;
+use segface::convert::arch::swin::SwinConfig;
+use segface::convert::arch::{CELEBA_NUM_CLASSES, FACE_PARTS_NUM_CLASSES};
+use segface::eval::{Dataset, DatasetKind, Split};
 use segface::training::augment::RandomAffine;
 use segface::training::data::{Limited, Samples};
 use segface::training::model::Architecture;
@@ -17,8 +15,13 @@ use segface::training::predict::{model_from_weights, predict_image_aligned};
 use segface::training::synthetic::SyntheticFaces;
 use segface::training::train::{train, TrainOptions};
 use segface::training::SegFace;
+use segface::FaceDetector;
+use segface::Frame;
 
-use crate::{err, read_weights, CliResult, BUILT_IN_DETECTOR};
+use segface::convert::read_weights;
+use segface::Error;
+
+use crate::{file_error, image_error, usage, CliResult, BUILT_IN_DETECTOR};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Backbone {
@@ -30,15 +33,15 @@ pub enum Backbone {
 }
 
 /// The model `--backbone` and `--swin-config` describe.
-fn architecture(backbone: Backbone, swin_config: Option<&Path>) -> Result<Architecture, String> {
+fn architecture(backbone: Backbone, swin_config: Option<&Path>) -> CliResult<Architecture> {
     match (backbone, swin_config) {
         (Backbone::Mobilenetv3, None) => Ok(Architecture::MobileNetV3),
-        (Backbone::Mobilenetv3, Some(_)) => Err("--swin-config needs --backbone swin-b".into()),
+        (Backbone::Mobilenetv3, Some(_)) => Err(usage("--swin-config needs --backbone swin-b")),
         (Backbone::SwinB, None) => Ok(Architecture::Swin(SwinConfig::swin_b())),
         (Backbone::SwinB, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let config =
-                SwinConfig::from_json(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+            let text = std::fs::read_to_string(path).map_err(file_error(path))?;
+            let config = SwinConfig::from_json(&text)
+                .map_err(|e| Error::new(e.kind(), path.display().to_string()).with_source(e))?;
             Ok(Architecture::Swin(config))
         }
     }
@@ -167,20 +170,22 @@ pub struct PredictArgs {
 }
 
 /// The 5 face landmarks `predict --lapa-align` warps by.
-fn face_points(args: &PredictArgs, rgb: &image::RgbImage) -> Result<Option<[[f32; 2]; 5]>, String> {
+fn face_points(args: &PredictArgs, rgb: &image::RgbImage) -> CliResult<Option<[[f32; 2]; 5]>> {
     if !args.lapa_align {
         return Ok(None);
     }
     if let Some(v) = &args.face_points {
         if v.len() != 10 {
-            return Err(format!("--face-points takes 10 numbers (5 x, y pairs), got {}", v.len()));
+            return Err(usage(format!("--face-points takes 10 numbers (5 x, y pairs), got {}", v.len())));
         }
         return Ok(Some(std::array::from_fn(|i| [v[2 * i], v[2 * i + 1]])));
     }
-    let view = segface::ImageView::rgb(rgb.as_raw(), rgb.width(), rgb.height()).map_err(err)?;
-    let detector = FaceDetector::from_bytes(BUILT_IN_DETECTOR, FaceDetector::DEFAULT_SIZE).map_err(err)?;
-    let faces = detector.detect(&Frame::Packed(view), Default::default(), 0.5).map_err(err)?;
-    let best = faces.first().ok_or("--lapa-align: no face found (give its landmarks with --face-points)")?;
+    let view = segface::ImageView::rgb(rgb.as_raw(), rgb.width(), rgb.height())?;
+    let detector = FaceDetector::load(BUILT_IN_DETECTOR, FaceDetector::DEFAULT_SIZE)?;
+    let faces = detector.detect(&Frame::Packed(view), Default::default(), 0.5)?;
+    let best = faces
+        .first()
+        .ok_or_else(|| usage("--lapa-align: no face found (give its landmarks with --face-points)"))?;
     eprintln!("aligning by the detected face (score {:.2})", best.score);
     Ok(Some(best.landmarks))
 }
@@ -188,7 +193,7 @@ fn face_points(args: &PredictArgs, rgb: &image::RgbImage) -> Result<Option<[[f32
 /// The training samples, the validation samples and the number of classes of the head.
 type Splits = (Box<dyn Samples>, Option<Box<dyn Samples>>, usize);
 
-fn datasets(args: &TrainArgs) -> Result<Splits, String> {
+fn datasets(args: &TrainArgs) -> CliResult<Splits> {
     let (kind, classes) = match args.dataset {
         TrainData::Synthetic => {
             let train = SyntheticFaces { count: args.samples, seed: args.seed };
@@ -200,23 +205,23 @@ fn datasets(args: &TrainArgs) -> Result<Splits, String> {
         TrainData::Lapa => (DatasetKind::LaPa, FACE_PARTS_NUM_CLASSES),
     };
     let root = args.root.as_deref().expect("clap requires --root for real datasets");
-    let train = Dataset::open(kind, root, Split::Train).map_err(err)?;
-    let val = Dataset::open(kind, root, Split::Val).map_err(err)?;
+    let train = Dataset::open(kind, root, Split::Train)?;
+    let val = Dataset::open(kind, root, Split::Val)?;
     eprintln!("{} training and {} validation images", train.samples().len(), val.samples().len());
     Ok((Box::new(train), Some(Box::new(val)), classes))
 }
 
 fn run<B: AutodiffBackend>(args: &TrainArgs, device: B::Device) -> CliResult {
     let architecture = architecture(args.backbone, args.swin_config.as_deref())?;
-    segface::export::check_resolution(args.resolution).map_err(err)?;
+    segface::convert::check_resolution(args.resolution)?;
     let (train_set, val_set, classes) = datasets(args)?;
     B::seed(&device, args.seed);
     let mut model = SegFace::<B>::new(&architecture, classes, &device);
     if let Some(path) = &args.init {
-        model.load_weights(&read_weights(path)?, &device).map_err(err)?;
+        model.load_weights(&read_weights(path)?, &device)?;
     }
     if let Some(path) = &args.backbone_weights {
-        model.load_imagenet_backbone(&read_weights(path)?, &device).map_err(err)?;
+        model.load_imagenet_backbone(&read_weights(path)?, &device)?;
     }
     let limit = args.limit.unwrap_or(usize::MAX);
     let train_set = Limited(train_set.as_ref(), limit);
@@ -238,8 +243,7 @@ fn run<B: AutodiffBackend>(args: &TrainArgs, device: B::Device) -> CliResult {
         ..TrainOptions::reference(args.resolution, args.output.clone())
     };
     let (_, history) =
-        train(model, train_set, val_set.as_ref().map(|v| v as &dyn Samples), &options, &device)
-            .map_err(err)?;
+        train(model, train_set, val_set.as_ref().map(|v| v as &dyn Samples), &options, &device)?;
     if let Some(last) = history.last() {
         println!(
             "{} epochs; last: loss {:.4}, {:.1} images/s, validation mean F1 {}",
@@ -254,36 +258,42 @@ fn run<B: AutodiffBackend>(args: &TrainArgs, device: B::Device) -> CliResult {
 }
 
 fn predict<B: Backend>(args: &PredictArgs, device: B::Device) -> CliResult {
-    segface::export::check_resolution(args.resolution).map_err(err)?;
+    segface::convert::check_resolution(args.resolution)?;
     let weights = read_weights(&args.weights)?;
     if let Some(backbone) = args.backbone {
         let expected = architecture(backbone, args.swin_config.as_deref())?;
-        let found = Architecture::of_weights(&weights).map_err(err)?;
+        let found = Architecture::of_weights(&weights)?;
         if !expected.same_network(&found) {
-            return Err(format!(
+            return Err(usage(format!(
                 "{} holds {found:?}, not the {expected:?} asked for",
                 args.weights.display()
-            ));
+            )));
         }
     }
-    let model = model_from_weights::<B>(&weights, &device).map_err(err)?;
-    let rgb = image::open(&args.image).map_err(|e| format!("{}: {e}", args.image.display()))?.to_rgb8();
+    let model = model_from_weights::<B>(&weights, &device)?;
+    let rgb = image::open(&args.image).map_err(image_error(&args.image))?.to_rgb8();
     let (w, h) = (rgb.width(), rgb.height());
     let points = face_points(args, &rgb)?;
-    let labels =
-        predict_image_aligned(&model, rgb.as_raw(), w as usize, h as usize, args.resolution, points, &device)
-            .map_err(err)?;
+    let labels = predict_image_aligned(
+        &model,
+        rgb.as_raw(),
+        w as usize,
+        h as usize,
+        args.resolution,
+        points,
+        &device,
+    )?;
     image::GrayImage::from_raw(w, h, labels)
         .expect("label map size")
         .save(&args.output)
-        .map_err(|e| format!("cannot write {}: {e}", args.output.display()))?;
+        .map_err(image_error(&args.output))?;
     println!("wrote {} ({w} x {h})", args.output.display());
     Ok(())
 }
 
 #[cfg(not(feature = "cuda"))]
 fn no_cuda() -> CliResult {
-    Err("this segface was built without the `cuda` feature: build with `--features cuda`".into())
+    Err(usage("this segface was built without the `cuda` feature: build with `--features cuda`"))
 }
 
 pub fn train_command(args: TrainArgs) -> CliResult {

@@ -284,7 +284,7 @@ enum Image<'k> {
 }
 
 /// The (N, 256) positional encoding as a small constant subgraph rather than N x 256 stored
-/// floats (16 MB at R = 512): phases = grid @ G, with the grid's cell centres in [-1, 1] already
+/// floats: phases = grid @ G, with the grid's cell centres in [-1, 1] already
 /// multiplied by 2 pi, then [sin, cos]. The runtime evaluates it once at load
 /// (`stored_constants`); other runtimes fold it as any constant subgraph.
 fn positional_encoding(g: &mut GraphBuilder, w: &Weights, side: usize) -> Result<String> {
@@ -350,7 +350,7 @@ pub fn segface_head(
     let mut keys = if head.fused {
         // Channels last from the fusion on, so that the transformer's tokens are rows that
         // tract's matrix products, norms and adds read and write contiguously (channel-major
-        // tokens cost 6-9 % of a parse at R = 512 in strided products and norms).
+        // tokens make them strided).
         let mut projected = Vec::with_capacity(taps.len());
         for (i, tap) in taps.iter().enumerate() {
             let (weight, bias, in_ch) = fused_projection(w, i)?;

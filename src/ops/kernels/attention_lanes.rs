@@ -4,8 +4,8 @@
 //!
 //! The general path multiplies per-head blocks with `matrixmultiply`. With 16 columns per head
 //! and 19 class tokens those products are thin (k = 16 or 19): `matrixmultiply` re-packs both
-//! operands on every call and its tiles are mostly loads and stores, so the six attentions ran
-//! at about 15 % of the f32 peak. Here the short side (padded to a multiple of 8) lies across
+//! operands on every call and its tiles are mostly loads and stores, so the attentions ran
+//! far below the f32 peak. Here the short side (padded to a multiple of 8) lies across
 //! vector lanes and the long side is walked once:
 //! - few queries: each key row's dot products with every query fill one set of lanes, and the
 //!   softmax runs online over blocks of keys (a running maximum per query and head; the sums and
@@ -15,8 +15,7 @@
 //!
 //! The lanes are `super::vector`'s: AVX2 with FMA where the CPU has it (these kernels are then
 //! compiled a second time for it and picked at run time; the crate's baseline is SSE2), NEON on
-//! arm64. On the 2-vCPU Zen 4 here the six attentions of an R = 512 parse went from 46-48 ms to
-//! 34-35 ms (`bench --profile`, 3 alternations).
+//! arm64.
 
 use std::ops::Range;
 

@@ -2,11 +2,11 @@
 //! runtime, the reference's golden outputs are matched.
 #![cfg(feature = "convert")]
 
-mod common;
+use crate::common;
 
 use common::*;
-use segface::preprocess::{normalize_into, IMAGENET_MEAN, IMAGENET_STD};
-use segface::ImageView;
+use segface::internals::{normalize_into, IMAGENET_MEAN, IMAGENET_STD};
+use segface::{Frame, ImageView, Orientation};
 
 #[test]
 fn logits_match_golden_from_the_normalised_input() {
@@ -56,7 +56,7 @@ fn astronaut_through_our_resize_agrees_with_golden() {
     let view = ImageView::rgb(img.as_raw(), img.width(), img.height()).unwrap();
     let mut session = model_256().session().unwrap();
 
-    let ours = session.model_input_rgb(&view).unwrap();
+    let ours = session.model_input(&Frame::Packed(view), Orientation::default(), None).unwrap();
     let max_delta = ours.iter().zip(&golden_rgb).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
     let equal = agreement(&ours, &golden_rgb);
     println!("resize vs PIL: {:.4} % of bytes equal, max delta {max_delta}", 100.0 * equal);

@@ -2,7 +2,7 @@
 //! library that this `cargo test` built. Their labels must equal the Rust API's.
 #![cfg(feature = "convert")]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
@@ -71,8 +71,8 @@ fn c_program_parses_nv21_i420_rotated_and_boxed_frames() {
 
 #[test]
 fn c_program_detects_parses_masks_and_follows_a_face() {
-    use segface::frame::{Face, Frame, Orientation};
-    use segface::outputs::{ClassSet, Outputs, PlaneMut, SoftMasks};
+    use segface::{ClassSet, Outputs, PlaneMut, SoftMasks};
+    use segface::{Face, Frame, Orientation};
     let dir = scratch("c_faces");
     let model = onnx_256_file("c_faces");
     let program = dir.join("parse_faces_c");
@@ -111,12 +111,11 @@ fn c_program_detects_parses_masks_and_follows_a_face() {
         / soft.len() as f64;
     let mut still = vec![0u8; plane];
     session
-        .parse_faces_into(
+        .parse_frame(
             &frame,
             Orientation::default(),
             &[Face::Box(found[0].segface_crop())],
-            &mut still,
-            w,
+            &mut Outputs::label_map(&mut still, w),
         )
         .unwrap();
     let video_agree = agreement(video_labels, &still);
@@ -149,7 +148,7 @@ fn cpp_wrapper_parses_a_real_image_like_the_rust_api() {
 
 #[test]
 fn cpp_wrapper_detects_parses_and_follows_a_face() {
-    use segface::frame::{Face, Frame, Orientation};
+    use segface::{Face, Frame, Orientation, Outputs};
     let dir = scratch("cpp_faces");
     let model = onnx_256_file("cpp_faces");
     let program = dir.join("faces_cpp");
@@ -165,10 +164,14 @@ fn cpp_wrapper_detects_parses_and_follows_a_face() {
     let mut session = model_256().session().unwrap();
     let mut expected = vec![0u8; w * h];
     let face = [Face::Landmarks(found[0].landmarks)];
-    session.parse_faces_into(&frame, Orientation::default(), &face, &mut expected, w).unwrap();
+    session
+        .parse_frame(&frame, Orientation::default(), &face, &mut Outputs::label_map(&mut expected, w))
+        .unwrap();
     let mut expected_video = vec![0u8; w * h];
     let crop = [Face::Box(found[0].segface_crop())];
-    session.parse_faces_into(&frame, Orientation::default(), &crop, &mut expected_video, w).unwrap();
+    session
+        .parse_frame(&frame, Orientation::default(), &crop, &mut Outputs::label_map(&mut expected_video, w))
+        .unwrap();
     let (agree, video_agree) = (agreement(labels, &expected), agreement(video_labels, &expected_video));
     println!("C++ faces: {:.3} % / video {:.3} % equal to the Rust API", 100.0 * agree, 100.0 * video_agree);
     assert!(agree >= 0.999 && video_agree >= 0.999, "{agree} {video_agree}");

@@ -3,12 +3,12 @@
 //! buffers refused.
 #![cfg(feature = "convert")]
 
-mod common;
+use crate::common;
 
 use common::*;
-use segface::frame::{Face, FaceBox, Frame, Orientation, Rotation};
-use segface::outputs::{ClassSet, ClassSetMask, Outputs, PlaneMut, SoftMasks};
+use segface::{ClassSet, ClassSetMask, Outputs, PlaneMut, SoftMasks};
 use segface::{ErrorKind, ImageView};
+use segface::{Face, FaceBox, Frame, Orientation, Rotation};
 
 /// Everything one parse can write for a frame of `w x h`.
 struct Planes {
@@ -57,7 +57,7 @@ fn soft_masks_and_class_set_masks_agree_with_the_labels() {
     model_256()
         .session()
         .unwrap()
-        .parse_faces_into(&frame, Orientation::default(), &[face], &mut labels_only, w)
+        .parse_frame(&frame, Orientation::default(), &[face], &mut Outputs::label_map(&mut labels_only, w))
         .unwrap();
     assert_eq!(planes.labels, labels_only);
 

@@ -3,20 +3,20 @@
 //! weights, and against the reference's goldens; hostile versions of those nodes are load errors.
 #![cfg(feature = "convert")]
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 
 use common::*;
 use prost::Message;
-use segface::export::{export_mobilenet, ExportOptions};
-use segface::weights::Weights;
-use segface::{ErrorKind, Model};
+use segface::convert::Weights;
+use segface::convert::{export_mobilenet, ExportOptions};
+use segface::{ErrorKind, LoadOptions, Model};
 use tract_onnx::pb::{attribute_proto::AttributeType, ModelProto};
 
 fn weights() -> &'static Weights {
     static WEIGHTS: OnceLock<Weights> = OnceLock::new();
-    WEIGHTS.get_or_init(|| segface::checkpoint::read_torch_checkpoint(&checkpoint_path()).unwrap())
+    WEIGHTS.get_or_init(|| segface::convert::read_torch_checkpoint(&checkpoint_path()).unwrap())
 }
 
 fn proto(portable: bool) -> ModelProto {
@@ -58,7 +58,7 @@ fn the_portable_graph_is_standard_onnx_and_the_runtime_graph_uses_segface_operat
     expected.extend(["TokenToImageAttention"; 3]);
     expected.extend(["UpsampleSum", "UpscaleHead"]);
     assert_eq!(custom, expected);
-    assert!(fused.opset_import.iter().any(|o| o.domain == segface::ops::DOMAIN && o.version == 1));
+    assert!(fused.opset_import.iter().any(|o| o.domain == segface::internals::DOMAIN && o.version == 1));
     // The fused tail replaces the ConvTranspose layers, their norm and GELUs.
     let ops =
         |p: &ModelProto, op: &str| p.graph.as_ref().unwrap().node.iter().filter(|n| n.op_type == op).count();
@@ -100,8 +100,8 @@ fn the_portable_graph_is_standard_onnx_and_the_runtime_graph_uses_segface_operat
 
 #[test]
 fn fused_and_portable_graphs_compute_the_same_logits() {
-    let fused = Model::from_bytes(&proto(false).encode_to_vec()).unwrap();
-    let portable = Model::from_bytes(&proto(true).encode_to_vec()).unwrap();
+    let fused = Model::load_with(&proto(false).encode_to_vec(), &LoadOptions::default()).unwrap();
+    let portable = Model::load_with(&proto(true).encode_to_vec(), &LoadOptions::default()).unwrap();
     let (a, b) = (golden_logits(&fused), golden_logits(&portable));
     let (_, golden) = Golden::load().f32("logits");
     let between = max_abs_diff(&a, &b);
@@ -120,7 +120,7 @@ fn tail_node(p: &mut ModelProto) -> &mut tract_onnx::pb::NodeProto {
 }
 
 fn load_error(p: &ModelProto) -> segface::Error {
-    match Model::from_bytes(&p.encode_to_vec()) {
+    match Model::load_with(&p.encode_to_vec(), &LoadOptions::default()) {
         Ok(_) => panic!("the hostile model must not load"),
         Err(e) => e,
     }
@@ -135,7 +135,7 @@ fn hostile_fused_tails_are_load_errors() {
     eps.f = -1.0;
     let e = load_error(&p);
     assert_eq!(e.kind(), ErrorKind::InvalidModel);
-    assert!(e.to_string().contains("epsilon"), "{e}");
+    assert!(e.report().contains("epsilon"), "{}", e.report());
 
     // Inputs wired to tensors of the wrong shapes: the class weights where the first kernel goes.
     let mut p = proto(false);
@@ -184,7 +184,7 @@ fn hostile_layer_norms_are_load_errors() {
         node(&mut p, "LayerNorm").attribute.iter_mut().find(|a| a.name == "epsilon").unwrap().f = epsilon;
         let e = load_error(&p);
         assert_eq!(e.kind(), ErrorKind::InvalidModel, "epsilon {epsilon}");
-        assert!(e.to_string().contains("epsilon"), "{e}");
+        assert!(e.report().contains("epsilon"), "{}", e.report());
     }
     // A scale of the wrong length: the tail's first kernel, a matrix.
     let mut p = proto(false);
@@ -200,7 +200,7 @@ fn hostile_layer_norms_are_load_errors() {
     node(&mut p, "LayerNorm").attribute.iter_mut().find(|a| a.name == "residual").unwrap().i = 2;
     let e = load_error(&p);
     assert_eq!(e.kind(), ErrorKind::InvalidModel);
-    assert!(e.to_string().contains("residual"), "{e}");
+    assert!(e.report().contains("residual"), "{}", e.report());
     let mut p = proto(false);
     node(&mut p, "LayerNorm").attribute.retain(|a| a.name != "residual");
     assert_eq!(load_error(&p).kind(), ErrorKind::InvalidModel);
@@ -226,7 +226,7 @@ fn hostile_positional_encodings_are_load_errors() {
             node(&mut p, op).attribute.iter_mut().find(|a| a.name == name).unwrap().i = value;
             let e = load_error(&p);
             assert_eq!(e.kind(), ErrorKind::InvalidModel, "{op}: {name} = {value}");
-            assert!(e.to_string().contains(op), "{e}");
+            assert!(e.report().contains(op), "{}", e.report());
         }
         let mut p = proto(false);
         assert_eq!((attribute(&mut p, "rows"), attribute(&mut p, "cols")), (64, 64));
@@ -239,7 +239,7 @@ fn hostile_positional_encodings_are_load_errors() {
         node(&mut p, op).input[g] = keys;
         let e = load_error(&p);
         assert_eq!(e.kind(), ErrorKind::InvalidModel);
-        assert!(e.to_string().contains("constant"), "{e}");
+        assert!(e.report().contains("constant"), "{}", e.report());
         // G of another shape: a norm's scale (256) or the tail's first kernel (256 x 256).
         for (donor, input) in [("LayerNorm", 1), ("UpscaleHead", 1)] {
             let mut p = proto(false);
@@ -262,7 +262,7 @@ fn hostile_positional_encodings_are_load_errors() {
         init.raw_data = vec![0; 8 << 20];
         let e = load_error(&p);
         assert_eq!(e.kind(), ErrorKind::InvalidModel);
-        assert!(e.to_string().contains("table entries"), "{e}");
+        assert!(e.report().contains("table entries"), "{}", e.report());
         // No G.
         let mut p = proto(false);
         node(&mut p, op).input.truncate(g);
@@ -286,7 +286,7 @@ fn hostile_cross_attentions_are_load_errors() {
             node(&mut p, op).input[to] = other;
             let e = load_error(&p);
             assert_eq!(e.kind(), ErrorKind::InvalidModel, "{op}: input {from} as {to}");
-            assert!(e.to_string().contains(op), "{e}");
+            assert!(e.report().contains(op), "{}", e.report());
         }
         // More class tokens than the kernels take: the image tokens where the class tokens go.
         let mut p = proto(false);
@@ -302,7 +302,7 @@ fn hostile_cross_attentions_are_load_errors() {
         attributes.iter_mut().find(|a| a.name == "epsilon").unwrap().f = epsilon;
         let e = load_error(&p);
         assert_eq!(e.kind(), ErrorKind::InvalidModel, "epsilon {epsilon}");
-        assert!(e.to_string().contains("epsilon"), "{e}");
+        assert!(e.report().contains("epsilon"), "{}", e.report());
     }
 }
 
@@ -313,7 +313,7 @@ fn layout_flags_other_than_0_and_1_are_load_errors() {
         node(&mut p, op).attribute.iter_mut().find(|a| a.name == "channels_last").unwrap().i = 2;
         let e = load_error(&p);
         assert_eq!(e.kind(), ErrorKind::InvalidModel, "{op}");
-        assert!(e.to_string().contains("channels_last"), "{op}: {e}");
+        assert!(e.report().contains("channels_last"), "{op}: {}", e.report());
     }
     // Channels first on channels-last maps: the sizes no longer fit.
     let mut p = proto(false);
@@ -345,7 +345,7 @@ fn hostile_depthwise_convolutions_are_load_errors() {
         node(&mut p, "DepthwiseConv").attribute.iter_mut().find(|a| a.name == "stride").unwrap().i = stride;
         let e = load_error(&p);
         assert_eq!(e.kind(), ErrorKind::InvalidModel, "stride {stride}");
-        assert!(e.to_string().contains("stride"), "{e}");
+        assert!(e.report().contains("stride"), "{}", e.report());
     }
     // A kernel that does not fit the channels: the tail's first kernel, a matrix.
     let mut p = proto(false);

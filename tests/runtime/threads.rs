@@ -3,7 +3,7 @@
 //! instead of racing; a session with its own thread pool gives the single-thread labels.
 #![cfg(feature = "convert")]
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

@@ -2,20 +2,20 @@
 //! float32, and agrees with the float32 model; hostile versions of the compact forms are errors.
 #![cfg(feature = "convert")]
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 
 use common::*;
 use prost::Message;
-use segface::export::{export_mobilenet, ExportOptions, WeightStorage};
-use segface::weights::Weights;
-use segface::{ErrorKind, Model};
+use segface::convert::Weights;
+use segface::convert::{export_mobilenet, ExportOptions, WeightStorage};
+use segface::{ErrorKind, LoadOptions, Model};
 use tract_onnx::pb::ModelProto;
 
 fn weights() -> &'static Weights {
     static WEIGHTS: OnceLock<Weights> = OnceLock::new();
-    WEIGHTS.get_or_init(|| segface::checkpoint::read_torch_checkpoint(&checkpoint_path()).unwrap())
+    WEIGHTS.get_or_init(|| segface::convert::read_torch_checkpoint(&checkpoint_path()).unwrap())
 }
 
 fn export(resolution: usize, storage: WeightStorage) -> Vec<u8> {
@@ -42,7 +42,7 @@ fn compact_weights_agree_with_float32_on_the_golden_input() {
     let (_, golden_labels) = Golden::load().u8("labels");
     assert!(agreement(&f32_labels, &golden_labels) >= 0.9999);
     for (storage, min_agreement) in [(WeightStorage::F16, 0.999), (WeightStorage::Int8, 0.99)] {
-        let model = Model::from_bytes(&export(256, storage)).unwrap();
+        let model = Model::load_with(&export(256, storage), &LoadOptions::default()).unwrap();
         assert_eq!(model.info().weight_storage, storage.name());
         let (logits, labels) = run(&model);
         let agree = agreement(&labels, &f32_labels);
@@ -93,9 +93,10 @@ fn first_node<'a>(proto: &'a mut ModelProto, op: &str) -> &'a mut tract_onnx::pb
 }
 
 fn refused(bytes: &[u8], needle: &str) {
-    let err = Model::from_bytes(bytes).expect_err("must not load");
+    let err = Model::load_with(bytes, &LoadOptions::default()).expect_err("must not load");
     assert_eq!(err.kind(), ErrorKind::InvalidModel, "{err}");
-    assert!(err.message().contains(needle), "`{err}` does not mention `{needle}`");
+    // The context says what failed; its causes (tract's own words) say where.
+    assert!(err.report().contains(needle), "`{}` does not mention `{needle}`", err.report());
 }
 
 #[test]

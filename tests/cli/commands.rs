@@ -2,7 +2,7 @@
 //! and fetch against a local HTTP server.
 #![cfg(feature = "cli")]
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -43,13 +43,13 @@ fn convert_info_parse_round_trip() {
     // its hash travels with it.
     assert_eq!(std::fs::read(&model).unwrap(), onnx_256());
     let sidecar = std::fs::read_to_string(dir.join("model.onnx.sha256")).unwrap();
-    assert_eq!(sidecar, format!("{}  model.onnx\n", segface::sha256_hex(onnx_256())));
+    assert_eq!(sidecar, format!("{}  model.onnx\n", segface::internals::sha256_hex(onnx_256())));
 
     let info = ok(&segface(&["info", s(&model)]));
     assert!(info.contains("resolution:   256x256"), "{info}");
     assert!(info.contains("segface-mobilenetv3-large"), "{info}");
     assert!(info.contains(" 14 hair"), "{info}");
-    let source = segface::sha256_hex(&std::fs::read(checkpoint_path()).unwrap());
+    let source = segface::internals::sha256_hex(&std::fs::read(checkpoint_path()).unwrap());
     assert!(info.contains(&source), "{info}");
 
     let labels_png = dir.join("labels.png");
@@ -90,7 +90,7 @@ fn convert_info_parse_round_trip() {
     assert_eq!(classes.len(), 19);
     let total: u64 = classes.iter().map(|c| c["pixels"].as_u64().unwrap()).sum();
     assert_eq!(total, 512 * 512);
-    let counts = segface::postprocess::class_counts(&expected.labels, 19);
+    let counts = segface::class_counts(&expected.labels, 19);
     for (c, n) in classes.iter().zip(counts) {
         assert_eq!(c["pixels"].as_u64().unwrap(), n);
     }
@@ -110,13 +110,13 @@ fn convert_with_int8_weights_writes_the_library_export_and_info_says_so() {
         "--weights",
         "int8",
     ]));
-    let weights = segface::checkpoint::read_torch_checkpoint(&checkpoint_path()).unwrap();
-    let options = segface::export::ExportOptions {
-        source_sha256: Some(segface::sha256_hex(&std::fs::read(checkpoint_path()).unwrap())),
-        weights: segface::export::WeightStorage::Int8,
-        ..segface::export::ExportOptions::new(256)
+    let weights = segface::convert::read_torch_checkpoint(&checkpoint_path()).unwrap();
+    let options = segface::convert::ExportOptions {
+        source_sha256: Some(segface::internals::sha256_hex(&std::fs::read(checkpoint_path()).unwrap())),
+        weights: segface::convert::WeightStorage::Int8,
+        ..segface::convert::ExportOptions::new(256)
     };
-    let expected = segface::export::export_mobilenet(&weights, &options).unwrap();
+    let expected = segface::convert::export_mobilenet(&weights, &options).unwrap();
     let written = std::fs::read(&model).unwrap();
     assert_eq!(written, expected);
     assert!(written.len() * 3 < onnx_256().len(), "{} vs {}", written.len(), onnx_256().len());
@@ -178,7 +178,7 @@ fn fetch_from(base: &str, sha256: &str, output: &Path) -> Output {
 #[test]
 fn fetch_verifies_converts_and_installs() {
     let body = std::fs::read(checkpoint_path()).unwrap();
-    let sha = segface::sha256_hex(&body);
+    let sha = segface::internals::sha256_hex(&body);
     let base = serve(body, 2);
     let dir = scratch("cli_fetch");
     let installed = dir.join("mobilenet-celeba-512.onnx");
@@ -222,7 +222,7 @@ fn fetch_offline_says_how_to_convert_instead() {
 
 #[test]
 fn parse_with_a_face_box_labels_the_box_inside_the_whole_photo() {
-    use segface::frame::{Face, FaceBox, Frame, FrameOptions};
+    use segface::{Face, FaceBox, Frame, Orientation, Outputs};
     let dir = scratch("cli_box");
     let model = onnx_256_file("cli_box");
     let face = astronaut_rgb();
@@ -245,18 +245,20 @@ fn parse_with_a_face_box_labels_the_box_inside_the_whole_photo() {
     assert_eq!(labels.dimensions(), (800, 700));
 
     let view = ImageView::rgb(photo.as_raw(), 800, 700).unwrap();
-    let options = FrameOptions {
-        face: Some(Face::Box(FaceBox { x: 200.0, y: 100.0, width: 512.0, height: 512.0 })),
-        ..Default::default()
-    };
+    let face = Face::Box(FaceBox { x: 200.0, y: 100.0, width: 512.0, height: 512.0 });
     let mut expected = vec![0u8; 800 * 700];
     model_256()
         .session()
         .unwrap()
-        .parse_frame_into(&Frame::Packed(view), &options, &mut expected, 800)
+        .parse_frame(
+            &Frame::Packed(view),
+            Orientation::default(),
+            &[face],
+            &mut Outputs::label_map(&mut expected, 800),
+        )
         .unwrap();
     assert_eq!(labels.as_raw(), &expected);
-    let classes_in_box = segface::postprocess::class_counts(&expected, 19).iter().filter(|&&n| n > 0).count();
+    let classes_in_box = segface::class_counts(&expected, 19).iter().filter(|&&n| n > 0).count();
     assert!(classes_in_box > 3, "the box is labelled ({classes_in_box} classes)");
     assert_eq!(labels.get_pixel(50, 50).0[0], 0);
 
@@ -314,7 +316,7 @@ fn parse_detect_finds_both_faces_of_a_photo_and_labels_each() {
 
 #[test]
 fn parse_with_landmarks_writes_labels_hair_mask_and_probabilities() {
-    use segface::frame::{Face, Frame, FrameOptions};
+    use segface::{Face, Frame, Orientation, Outputs};
     let dir = scratch("cli_landmarks");
     let model = onnx_256_file("cli_landmarks");
     let photo = astronaut_rgb();
@@ -340,12 +342,17 @@ fn parse_with_landmarks_writes_labels_hair_mask_and_probabilities() {
         s(&probs),
     ]));
     let labels = image::open(&labels_png).unwrap().to_luma8();
-    let options = FrameOptions { face: Some(Face::Landmarks(points)), ..Default::default() };
+    let face = Face::Landmarks(points);
     let mut expected = vec![0u8; 512 * 512];
     model_256()
         .session()
         .unwrap()
-        .parse_frame_into(&Frame::Packed(view), &options, &mut expected, 512)
+        .parse_frame(
+            &Frame::Packed(view),
+            Orientation::default(),
+            &[face],
+            &mut Outputs::label_map(&mut expected, 512),
+        )
         .unwrap();
     assert_eq!(labels.as_raw(), &expected);
     let mask = image::open(&mask_png).unwrap().to_luma8();

@@ -2,12 +2,12 @@
 //! it finds each face where the reference decoding (ONNX Runtime + the same priors) puts it, in
 //! any frame orientation, and several faces in one frame.
 
-mod common;
+use crate::common;
 
 use common::*;
-use segface::detect::{DetectedFace, FaceDetector};
-use segface::frame::{FaceBox, Frame, Orientation, Rotation};
+use segface::{DetectedFace, FaceDetector};
 use segface::{ErrorKind, ImageView, PixelFormat};
+use segface::{FaceBox, Frame, Orientation, Rotation};
 
 fn detect(img: &image::RgbImage, orientation: Orientation) -> Vec<DetectedFace> {
     let view = ImageView::rgb(img.as_raw(), img.width(), img.height()).unwrap();
@@ -87,9 +87,9 @@ fn a_blank_frame_has_no_face_and_bad_detectors_are_refused() {
     let err = detector().detect(&Frame::Packed(view), Orientation::default(), f32::NAN).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     let bytes = std::fs::read(repo().join("models/retinaface_mnet.onnx")).unwrap();
-    assert_eq!(FaceDetector::from_bytes(&bytes, 100).unwrap_err().kind(), ErrorKind::InvalidArgument);
-    assert_eq!(FaceDetector::from_bytes(&bytes[..1000], 320).unwrap_err().kind(), ErrorKind::InvalidModel);
+    assert_eq!(FaceDetector::load(&bytes, 100).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(FaceDetector::load(&bytes[..1000], 320).unwrap_err().kind(), ErrorKind::InvalidModel);
     // A SegFace model is not a detector.
     #[cfg(feature = "convert")]
-    assert_eq!(FaceDetector::from_bytes(onnx_256(), 256).unwrap_err().kind(), ErrorKind::InvalidModel);
+    assert_eq!(FaceDetector::load(onnx_256(), 256).unwrap_err().kind(), ErrorKind::InvalidModel);
 }

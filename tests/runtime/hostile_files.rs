@@ -3,13 +3,13 @@
 //! panic, an abort or a huge allocation.
 #![cfg(feature = "convert")]
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 
 use common::*;
 use prost::Message;
-use segface::{ErrorKind, Model};
+use segface::{ErrorKind, LoadOptions, Model};
 use tract_onnx::pb::ModelProto;
 
 /// A small deterministic generator (xorshift) for reproducible corruption.
@@ -30,7 +30,8 @@ fn truncated_and_bit_flipped_models_never_panic() {
     let mut errors = 0;
     for i in 0..24 {
         let cut = rng.below(bytes.len());
-        let err = Model::from_bytes(&bytes[..cut]).expect_err("a truncated model must not load");
+        let err = Model::load_with(&bytes[..cut], &LoadOptions::default())
+            .expect_err("a truncated model must not load");
         assert_eq!(err.kind(), ErrorKind::InvalidModel, "cut {i} at {cut}: {err}");
     }
     for _ in 0..24 {
@@ -38,7 +39,7 @@ fn truncated_and_bit_flipped_models_never_panic() {
         let at = rng.below(flipped.len());
         flipped[at] ^= 1 << rng.below(8);
         // A flip inside a weight's bytes still makes a model; anything else must be an error.
-        if let Err(e) = Model::from_bytes(&flipped) {
+        if let Err(e) = Model::load_with(&flipped, &LoadOptions::default()) {
             assert!(matches!(e.kind(), ErrorKind::InvalidModel), "{e}");
             errors += 1;
         }
@@ -55,11 +56,11 @@ fn edited(edit: impl FnOnce(&mut ModelProto)) -> Vec<u8> {
 #[test]
 fn tensors_that_lie_about_their_size_are_refused_before_allocation() {
     let huge = edited(|p| p.graph.as_mut().unwrap().initializer[0].dims = vec![1 << 40, 1 << 20]);
-    let err = Model::from_bytes(&huge).unwrap_err();
+    let err = Model::load_with(&huge, &LoadOptions::default()).unwrap_err();
     assert!(err.message().contains("absurd shape"), "{err}");
 
     let negative = edited(|p| p.graph.as_mut().unwrap().initializer[0].dims = vec![-4, 8]);
-    let err = Model::from_bytes(&negative).unwrap_err();
+    let err = Model::load_with(&negative, &LoadOptions::default()).unwrap_err();
     assert!(err.message().contains("absurd shape"), "{err}");
 
     let mut name = String::new();
@@ -68,7 +69,7 @@ fn tensors_that_lie_about_their_size_are_refused_before_allocation() {
         name = t.name.clone();
         t.dims.insert(0, 2);
     });
-    let err = Model::from_bytes(&doubled).unwrap_err();
+    let err = Model::load_with(&doubled, &LoadOptions::default()).unwrap_err();
     assert!(err.message().contains(&name) && err.message().contains("but holds"), "{err}");
 }
 
@@ -86,7 +87,7 @@ fn absurd_input_resolutions_are_refused() {
             d.value = Some(Value::DimValue(1 << 20));
         }
     });
-    let err = Model::from_bytes(&big).unwrap_err();
+    let err = Model::load_with(&big, &LoadOptions::default()).unwrap_err();
     assert!(err.message().contains("outside 1..=2048"), "{err}");
 }
 
@@ -94,18 +95,21 @@ fn absurd_input_resolutions_are_refused() {
 fn model_files_are_verified_against_their_sha256() {
     let dir = scratch("integrity");
     let path = onnx_256_file("integrity");
-    let digest = segface::sha256_hex(onnx_256());
+    let digest = segface::internals::sha256_hex(onnx_256());
     let sidecar = dir.join("segface_r256.onnx.sha256");
     let _ = std::fs::remove_file(&sidecar);
 
-    assert_eq!(Model::load_verified(&path, &digest.to_uppercase()).unwrap().info().model_sha256, digest);
+    assert_eq!(
+        Model::load_with(&path, &verified(&digest.to_uppercase())).unwrap().info().model_sha256,
+        digest
+    );
     let wrong = "ab".repeat(32);
-    let err = Model::load_verified(&path, &wrong).unwrap_err();
+    let err = Model::load_with(&path, &verified(&wrong)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::HashMismatch, "{err}");
     assert!(err.message().contains(&digest) && err.message().contains(&wrong), "{err}");
-    assert_eq!(Model::load_verified(&path, "123").unwrap_err().kind(), ErrorKind::InvalidArgument);
-    assert!(Model::from_bytes_verified(onnx_256(), &digest).is_ok());
-    assert_eq!(Model::from_bytes_verified(onnx_256(), &wrong).unwrap_err().kind(), ErrorKind::HashMismatch);
+    assert_eq!(Model::load_with(&path, &verified("123")).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert!(Model::load_with(onnx_256(), &verified(&digest)).is_ok());
+    assert_eq!(Model::load_with(onnx_256(), &verified(&wrong)).unwrap_err().kind(), ErrorKind::HashMismatch);
 
     // The `.sha256` file that `segface convert` writes is checked by every load.
     std::fs::write(&sidecar, format!("{digest}  segface_r256.onnx\n")).unwrap();
@@ -132,7 +136,7 @@ fn checkpoint_entries() -> Vec<(String, Vec<u8>)> {
 }
 
 /// Writes a checkpoint made of `entries` (stored, like torch.save) and reads it.
-fn read_rewritten(name: &str, entries: &[(String, Vec<u8>)]) -> segface::Result<segface::weights::Weights> {
+fn read_rewritten(name: &str, entries: &[(String, Vec<u8>)]) -> segface::Result<segface::convert::Weights> {
     let path = scratch("hostile_checkpoints").join(name);
     let mut writer = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
     let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
@@ -141,7 +145,7 @@ fn read_rewritten(name: &str, entries: &[(String, Vec<u8>)]) -> segface::Result<
         writer.write_all(data).unwrap();
     }
     writer.finish().unwrap();
-    segface::checkpoint::read_torch_checkpoint(&path)
+    segface::convert::read_torch_checkpoint(&path)
 }
 
 fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
@@ -153,7 +157,7 @@ fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 fn the_published_format_needs_only_allowed_globals() {
     let file = std::fs::File::open(checkpoint_path()).unwrap();
     let len = file.metadata().unwrap().len();
-    let screened = segface::checkpoint_screen::screen_checkpoint(file, len).unwrap();
+    let screened = segface::convert::screen_checkpoint(file, len).unwrap();
     println!("globals in the fixture checkpoint: {:?}", screened.globals);
     assert!(screened.globals.iter().any(|g| g == "torch._utils._rebuild_tensor_v2"));
     // Rewriting it entry by entry (our test harness) keeps it readable.
@@ -195,7 +199,7 @@ fn compressed_and_truncated_archives_are_refused() {
     }
     let deflated = path.with_file_name("deflated.pt");
     std::fs::write(&deflated, &bytes).unwrap();
-    let err = segface::checkpoint::read_torch_checkpoint(&deflated).unwrap_err();
+    let err = segface::convert::read_torch_checkpoint(&deflated).unwrap_err();
     assert!(err.message().contains("compressed"), "{err}");
 
     let original = std::fs::read(checkpoint_path()).unwrap();
@@ -204,7 +208,7 @@ fn compressed_and_truncated_archives_are_refused() {
         let cut = rng.below(original.len());
         let truncated = path.with_file_name("truncated.pt");
         std::fs::write(&truncated, &original[..cut]).unwrap();
-        let err = segface::checkpoint::read_torch_checkpoint(&truncated).unwrap_err();
+        let err = segface::convert::read_torch_checkpoint(&truncated).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidModel, "cut at {cut}: {err}");
     }
 }
@@ -235,7 +239,7 @@ fn bit_flips_in_the_pickle_never_panic() {
 fn a_bare_state_dict_is_read() {
     let path = scratch("hostile_checkpoints").join("bare_state_dict.pt");
     std::fs::write(&path, common::torch_files::tiny_checkpoint()).unwrap();
-    let weights = segface::checkpoint::read_torch_checkpoint(&path).unwrap();
+    let weights = segface::convert::read_torch_checkpoint(&path).unwrap();
     let w = weights.get("w").unwrap();
     assert_eq!((w.shape.as_slice(), w.data.as_slice()), (&[2usize][..], &[0.5f32, -1.0][..]));
 }
@@ -245,9 +249,14 @@ fn a_bare_state_dict_is_read() {
 #[test]
 fn graph_values_that_nothing_produces_are_refused() {
     let dangling_output = edited(|p| p.graph.as_mut().unwrap().output[0].name = "nowhere".into());
-    let err = Model::from_bytes(&dangling_output).unwrap_err();
+    let err = Model::load_with(&dangling_output, &LoadOptions::default()).unwrap_err();
     assert!(err.message().contains("`nowhere` is produced by no node"), "{err}");
     let dangling_input = edited(|p| p.graph.as_mut().unwrap().node[3].input[0] = "ghost".into());
-    let err = Model::from_bytes(&dangling_input).unwrap_err();
+    let err = Model::load_with(&dangling_input, &LoadOptions::default()).unwrap_err();
     assert!(err.message().contains("reads `ghost`"), "{err}");
+}
+
+/// Load options that expect the model's SHA-256 to be `sha256`.
+fn verified(sha256: &str) -> LoadOptions {
+    LoadOptions { expected_sha256: Some(sha256.into()), ..LoadOptions::default() }
 }

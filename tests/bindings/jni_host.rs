@@ -2,12 +2,12 @@
 //! against the Linux build of libsegface, parsing the reference input.
 #![cfg(feature = "convert")]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
 use common::*;
-use segface::frame::{Face, Frame, Orientation, Plane, YuvRange};
+use segface::{Face, Frame, Orientation, Outputs, Plane, YuvRange};
 
 /// Compiles the wrapper's plain-Java classes (not the Android-only helpers) and the host test
 /// programs into `dir/classes`.
@@ -133,10 +133,14 @@ fn java_wrapper_detects_parses_masks_and_follows_a_face() {
     let mut session = model_256().session().unwrap();
     let mut expected = vec![0u8; w * h];
     let face = [Face::Landmarks(found[0].landmarks)];
-    session.parse_faces_into(&frame, Orientation::default(), &face, &mut expected, w).unwrap();
+    session
+        .parse_frame(&frame, Orientation::default(), &face, &mut Outputs::label_map(&mut expected, w))
+        .unwrap();
     let mut expected_video = vec![0u8; w * h];
     let crop = [Face::Box(found[0].segface_crop())];
-    session.parse_faces_into(&frame, Orientation::default(), &crop, &mut expected_video, w).unwrap();
+    session
+        .parse_frame(&frame, Orientation::default(), &crop, &mut Outputs::label_map(&mut expected_video, w))
+        .unwrap();
     let (agree, video_agree) =
         (agreement(landmarks_labels, &expected), agreement(video_labels, &expected_video));
     println!(

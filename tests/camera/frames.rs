@@ -2,12 +2,12 @@
 //! placed by landmarks, each checked against the plain RGB path on the same real photo.
 #![cfg(feature = "convert")]
 
-mod common;
+use crate::common;
 
 use common::*;
-use segface::align::AlignedSquare;
-use segface::frame::{Face, FaceBox, Frame, FrameOptions, Orientation, Plane, Rotation, YuvRange};
+use segface::internals::AlignedSquare;
 use segface::{ErrorKind, ImageView, PixelFormat};
+use segface::{Face, FaceBox, Frame, Orientation, Outputs, Plane, Rotation, YuvRange};
 
 const ORIENTATIONS: [Rotation; 4] = [Rotation::R0, Rotation::R90, Rotation::R180, Rotation::R270];
 
@@ -39,10 +39,11 @@ fn upright_labels(frame_labels: &[u8], fw: usize, fh: usize, o: Orientation) -> 
     out
 }
 
-fn parse_frame(frame: &Frame, options: &FrameOptions) -> Vec<u8> {
+fn parse_frame(frame: &Frame, orientation: Orientation, face: Option<Face>) -> Vec<u8> {
     let (w, h) = (frame.width() as usize, frame.height() as usize);
     let mut labels = vec![0xEEu8; w * h];
-    model_256().session().unwrap().parse_frame_into(frame, options, &mut labels, w).unwrap();
+    let mut outputs = Outputs::label_map(&mut labels, w);
+    model_256().session().unwrap().parse_frame(frame, orientation, face.as_slice(), &mut outputs).unwrap();
     labels
 }
 
@@ -63,7 +64,7 @@ fn rotated_and_mirrored_frames_give_the_upright_labels_exactly() {
             let orientation = Orientation { rotation, mirror };
             let (pixels, fw, fh) = as_sensor_frame(img.as_raw(), uw, uh, orientation);
             let view = ImageView::new(&pixels, fw as u32, fh as u32, fw * 3, PixelFormat::Rgb8).unwrap();
-            let labels = parse_frame(&Frame::Packed(view), &FrameOptions { orientation, face: None });
+            let labels = parse_frame(&Frame::Packed(view), orientation, None);
             let agree = agreement(&upright_labels(&labels, fw, fh, orientation), &expected);
             assert_eq!(agree, 1.0, "{orientation:?}: {agree}");
         }
@@ -138,7 +139,7 @@ fn nv21_nv12_i420_and_strided_planes_agree_with_the_rgb_path() {
             ),
         ];
         for (name, frame) in frames {
-            let labels = parse_frame(&frame, &FrameOptions { orientation, face: None });
+            let labels = parse_frame(&frame, orientation, None);
             let agree = agreement(&upright_labels(&labels, fw, fh, orientation), &expected);
             println!("{name} {orientation:?}: {:.3} % of labels equal to the RGB path", 100.0 * agree);
             worst = worst.min(agree);
@@ -162,10 +163,7 @@ fn a_face_pasted_into_a_larger_frame_is_parsed_in_place() {
     }
     let view = ImageView::new(&pixels, fw as u32, fh as u32, fw * 3, PixelFormat::Rgb8).unwrap();
     let face = FaceBox { x: ox as f32, y: oy as f32, width: iw as f32, height: ih as f32 };
-    let labels = parse_frame(
-        &Frame::Packed(view),
-        &FrameOptions { orientation: Orientation::default(), face: Some(face.into()) },
-    );
+    let labels = parse_frame(&Frame::Packed(view), Orientation::default(), Some(face.into()));
     let inside: Vec<u8> =
         (0..ih).flat_map(|y| labels[(oy + y) * fw + ox..(oy + y) * fw + ox + iw].to_vec()).collect();
     let agree = agreement(&inside, &expected);
@@ -241,8 +239,8 @@ fn faces_placed_by_landmarks_follow_the_face() {
     let face = Face::Landmarks(points);
     let mut session = model_256().session().unwrap();
     let upright_input =
-        session.face_input_rgb(&Frame::Packed(view), Orientation::default(), Some(&face)).unwrap();
-    let upright = parse_frame(&Frame::Packed(view), &FrameOptions { face: Some(face), ..Default::default() });
+        session.model_input(&Frame::Packed(view), Orientation::default(), Some(&face)).unwrap();
+    let upright = parse_frame(&Frame::Packed(view), Orientation::default(), Some(face));
     let square = AlignedSquare::from_landmarks(&points).unwrap();
     let inside = |sq: &AlignedSquare, x: usize, y: usize| {
         let (u, v) = sq.to_model([x as f32 + 0.5, y as f32 + 0.5], 1.0);
@@ -263,7 +261,8 @@ fn faces_placed_by_landmarks_follow_the_face() {
     let moved_points = points.map(|[x, y]| [x + dx as f32, y + dy as f32]);
     let moved = parse_frame(
         &Frame::Packed(shifted_view),
-        &FrameOptions { face: Some(Face::Landmarks(moved_points)), ..Default::default() },
+        Orientation::default(),
+        Some(Face::Landmarks(moved_points)),
     );
     let (mut same, mut compared) = (0usize, 0usize);
     for y in 0..n {
@@ -287,9 +286,8 @@ fn faces_placed_by_landmarks_follow_the_face() {
     let (pixels, to_frame) = turned_into_frame(&canvas, 25f32.to_radians(), 0.8, [250.0, -150.0], (fw, fh));
     let turned_view = ImageView::new(&pixels, fw as u32, fh as u32, fw * 3, PixelFormat::Rgb8).unwrap();
     let turned_face = Face::Landmarks(points.map(&to_frame));
-    let turned_input = session
-        .face_input_rgb(&Frame::Packed(turned_view), Orientation::default(), Some(&turned_face))
-        .unwrap();
+    let turned_input =
+        session.model_input(&Frame::Packed(turned_view), Orientation::default(), Some(&turned_face)).unwrap();
     let mean_abs = upright_input.iter().zip(&turned_input).map(|(a, b)| a.abs_diff(*b) as f64).sum::<f64>()
         / upright_input.len() as f64;
     println!("face turned 25 degrees at 80 % scale: model input differs from the upright one's by {mean_abs:.2} levels on average");
@@ -297,7 +295,7 @@ fn faces_placed_by_landmarks_follow_the_face() {
     // Against a crop of the turned face without the turn (its box), the difference is large.
     let unturned = Face::Box(AlignedSquare::from_landmarks(&points.map(&to_frame)).unwrap().bounds());
     let box_input =
-        session.face_input_rgb(&Frame::Packed(turned_view), Orientation::default(), Some(&unturned)).unwrap();
+        session.model_input(&Frame::Packed(turned_view), Orientation::default(), Some(&unturned)).unwrap();
     let box_mean_abs = upright_input.iter().zip(&box_input).map(|(a, b)| a.abs_diff(*b) as f64).sum::<f64>()
         / upright_input.len() as f64;
     assert!(box_mean_abs > 4.0 * mean_abs, "{box_mean_abs} vs {mean_abs}");
@@ -305,8 +303,10 @@ fn faces_placed_by_landmarks_follow_the_face() {
     // Landmarks that place no square are refused.
     let mut labels = vec![0u8; n * n];
     for bad in [[[10.0f32, 10.0]; 5], [[f32::NAN, 0.0]; 5], points.map(|[x, y]| [x + 1e5, y])] {
-        let options = FrameOptions { face: Some(Face::Landmarks(bad)), ..Default::default() };
-        let err = session.parse_frame_into(&Frame::Packed(view), &options, &mut labels, n).unwrap_err();
+        let mut outputs = Outputs::label_map(&mut labels, n);
+        let err = session
+            .parse_frame(&Frame::Packed(view), Orientation::default(), &[Face::Landmarks(bad)], &mut outputs)
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
     }
 }
@@ -322,16 +322,22 @@ fn bad_frames_and_boxes_are_refused() {
         FaceBox { x: 0.0, y: 0.0, width: f32::NAN, height: 10.0 },
         FaceBox { x: 0.0, y: 0.0, width: -5.0, height: 10.0 },
     ] {
-        let options = FrameOptions { face: Some(face.into()), ..Default::default() };
-        let err = session.parse_frame_into(&Frame::Packed(view), &options, &mut labels, 64).unwrap_err();
+        let mut outputs = Outputs::label_map(&mut labels, 64);
+        let err = session
+            .parse_frame(&Frame::Packed(view), Orientation::default(), &[face.into()], &mut outputs)
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
     }
     let err = session
-        .parse_frame_into(&Frame::Packed(view), &FrameOptions::default(), &mut labels[..100], 64)
+        .parse_frame(
+            &Frame::Packed(view),
+            Orientation::default(),
+            &[],
+            &mut Outputs::label_map(&mut labels[..100], 64),
+        )
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BufferTooSmall, "{err}");
     // A rotated frame's labels keep the frame's (sensor) size.
-    let options =
-        FrameOptions { orientation: Orientation { rotation: Rotation::R90, mirror: false }, face: None };
-    session.parse_frame_into(&Frame::Packed(view), &options, &mut labels, 64).unwrap();
+    let turned = Orientation { rotation: Rotation::R90, mirror: false };
+    session.parse_frame(&Frame::Packed(view), turned, &[], &mut Outputs::label_map(&mut labels, 64)).unwrap();
 }

@@ -2,10 +2,10 @@
 //! for; its logits stay close to the float32 golden and its labels agree with the golden's.
 #![cfg(feature = "convert")]
 
-mod common;
+use crate::common;
 
 use common::*;
-use segface::export::{export_mobilenet, ExportOptions};
+use segface::convert::{export_mobilenet, ExportOptions};
 use segface::{f16_available, ErrorKind, LoadOptions, Model, Precision};
 
 fn f16_options(emulate: bool) -> LoadOptions {
@@ -18,7 +18,7 @@ fn f16_is_refused_without_native_arithmetic_unless_emulated() {
     if std::env::var_os("SEGFACE_EXPECT_NATIVE_F16").is_some() {
         assert!(f16_available(), "this (emulated) CPU was expected to report native f16");
     }
-    let loaded = Model::from_bytes_with(onnx_256(), &f16_options(false));
+    let loaded = Model::load_with(onnx_256(), &f16_options(false));
     if f16_available() {
         assert_eq!(loaded.expect("native f16 loads").info().precision, Precision::F16);
     } else {
@@ -35,7 +35,7 @@ fn f16_logits_and_labels_stay_close_to_the_golden() {
     let (_, input) = golden.f32("input");
     let (_, expected) = golden.f32("logits");
     let (_, expected_labels) = golden.u8("labels");
-    let model = Model::from_bytes_with(onnx_256(), &f16_options(true)).expect("f16 model loads");
+    let model = Model::load_with(onnx_256(), &f16_options(true)).expect("f16 model loads");
     assert_eq!(model.info().precision, Precision::F16);
     let mut session = model.session().unwrap();
     let logits = session.logits(&input).unwrap();
@@ -59,10 +59,10 @@ fn f16_logits_and_labels_stay_close_to_the_golden() {
 
 #[test]
 fn the_portable_graph_also_runs_in_f16_with_float32_logits() {
-    let weights = segface::checkpoint::read_torch_checkpoint(&checkpoint_path()).unwrap();
+    let weights = segface::convert::read_torch_checkpoint(&checkpoint_path()).unwrap();
     let onnx =
         export_mobilenet(&weights, &ExportOptions { portable: true, ..ExportOptions::new(256) }).unwrap();
-    let model = Model::from_bytes_with(&onnx, &f16_options(true)).expect("portable f16 model loads");
+    let model = Model::load_with(&onnx, &f16_options(true)).expect("portable f16 model loads");
     let golden = Golden::load();
     let (_, input) = golden.f32("input");
     let (_, expected_labels) = golden.u8("labels");

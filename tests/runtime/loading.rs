@@ -1,10 +1,10 @@
 //! The runtime on exported models: metadata, resolutions, pixel formats, strides, bad input.
 #![cfg(feature = "convert")]
 
-mod common;
+use crate::common;
 
 use common::*;
-use segface::{ErrorKind, ImageView, Model, PixelFormat};
+use segface::{ErrorKind, ImageView, LoadOptions, Model, PixelFormat};
 
 #[test]
 fn exported_model_describes_itself() {
@@ -17,9 +17,9 @@ fn exported_model_describes_itself() {
     assert_eq!(info.variant, "segface-mobilenetv3-large");
     assert_eq!(info.mean, [0.485, 0.456, 0.406]);
     assert_eq!(info.std, [0.229, 0.224, 0.225]);
-    let source = segface::sha256_hex(&std::fs::read(checkpoint_path()).unwrap());
+    let source = segface::internals::sha256_hex(&std::fs::read(checkpoint_path()).unwrap());
     assert_eq!(info.source_sha256.as_deref(), Some(source.as_str()));
-    assert_eq!(info.model_sha256, segface::sha256_hex(onnx_256()));
+    assert_eq!(info.model_sha256, segface::internals::sha256_hex(onnx_256()));
 }
 
 #[test]
@@ -30,7 +30,7 @@ fn rgba_bgra_and_padded_strides_give_the_rgb_labels() {
     let reference = session.parse(&ImageView::rgb(img.as_raw(), w, h).unwrap()).unwrap();
     assert_eq!((reference.width, reference.height), (w, h));
     // The portrait has a face: skin, hair and background are all present.
-    let counts = segface::postprocess::class_counts(&reference.labels, 19);
+    let counts = segface::class_counts(&reference.labels, 19);
     assert!(counts.iter().filter(|&&c| c > 0).count() >= 3, "{counts:?}");
 
     let stride = w as usize * 4 + 12;
@@ -73,10 +73,11 @@ fn too_small_label_buffers_are_rejected_untouched() {
 fn truncated_and_corrupt_models_are_errors() {
     let bytes = onnx_256();
     for cut in [0, 10, 1000, bytes.len() / 2, bytes.len() - 1] {
-        let err = Model::from_bytes(&bytes[..cut]).unwrap_err();
+        let err = Model::load_with(&bytes[..cut], &LoadOptions::default()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidModel, "cut at {cut}: {err}");
     }
-    let err = Model::from_bytes(b"\x08\x01garbage that is not protobuf \xff\xff").unwrap_err();
+    let err = Model::load_with(b"\x08\x01garbage that is not protobuf \xff\xff", &LoadOptions::default())
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidModel);
     let err = Model::load(scratch("models").join("does_not_exist.onnx")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Io);
@@ -84,10 +85,10 @@ fn truncated_and_corrupt_models_are_errors() {
 
 #[test]
 fn resolution_512_exports_and_runs() {
-    use segface::export::{export_mobilenet, ExportOptions};
-    let weights = segface::checkpoint::read_torch_checkpoint(&checkpoint_path()).unwrap();
+    use segface::convert::{export_mobilenet, ExportOptions};
+    let weights = segface::convert::read_torch_checkpoint(&checkpoint_path()).unwrap();
     let onnx = export_mobilenet(&weights, &ExportOptions::new(512)).unwrap();
-    let model = Model::from_bytes(&onnx).unwrap();
+    let model = Model::load_with(&onnx, &LoadOptions::default()).unwrap();
     assert_eq!(model.info().resolution, 512);
     let img = astronaut_rgb();
     let mut session = model.session().unwrap();
@@ -110,10 +111,10 @@ fn without_metadata() -> Vec<u8> {
 #[test]
 fn models_without_metadata_use_the_sidecar_or_the_default_classes() {
     let bare = without_metadata();
-    let model = Model::from_bytes(&bare).unwrap();
+    let model = Model::load_with(&bare, &LoadOptions::default()).unwrap();
     assert_eq!(model.info().resolution, 256, "taken from the declared input shape");
     assert_eq!(model.info().variant, "unknown");
-    assert_eq!(model.info().classes, segface::classes::CELEBA_CLASSES.map(String::from).to_vec());
+    assert_eq!(model.info().classes, segface::CELEBA_CLASSES.map(String::from).to_vec());
     assert_eq!(model.info().source_sha256, None);
 
     let dir = scratch("sidecar");

@@ -3,16 +3,16 @@
 //! intermediate tensors and logits, and its weights save back unchanged.
 #![cfg(all(feature = "training", feature = "convert"))]
 
-mod common;
+use crate::common;
 
 use burn::tensor::{Tensor, TensorData};
 use common::*;
-use segface::arch;
+use segface::convert::arch;
+use segface::convert::Weights;
 use segface::training::{Cpu, SegFace};
-use segface::weights::Weights;
 
 fn checkpoint_weights() -> Weights {
-    segface::checkpoint::read_torch_checkpoint(&checkpoint_path()).unwrap()
+    segface::convert::read_torch_checkpoint(&checkpoint_path()).unwrap()
 }
 
 fn loaded() -> SegFace<Cpu> {
@@ -89,7 +89,7 @@ fn weights_save_back_exactly_and_wrong_checkpoints_are_refused() {
     let mut wrong = weights.clone();
     let key = "face_decoder.transformer.layers.1.mlp.lin1.weight";
     let t = wrong.get(key).unwrap().clone();
-    wrong.insert(key, segface::weights::WeightTensor::new(vec![t.shape[1], t.shape[0]], t.data).unwrap());
+    wrong.insert(key, segface::convert::WeightTensor::new(vec![t.shape[1], t.shape[0]], t.data).unwrap());
     let err = model.load_weights(&wrong, &device).unwrap_err();
     assert!(err.message().contains(key), "{err}");
 }

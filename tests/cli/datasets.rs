@@ -2,16 +2,14 @@
 //! masks, LaPa, Helen), checked pixel by pixel, and `segface eval` end to end.
 #![cfg(feature = "cli")]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
-use segface::datasets::{
-    helen_crop_box, lapa_five_points, Dataset, DatasetKind, Split, CELEBA_PART_SUFFIXES,
-};
-use segface::metrics::ConfusionMatrix;
+use segface::eval::ConfusionMatrix;
+use segface::eval::{helen_crop_box, lapa_five_points, Dataset, DatasetKind, Split, CELEBA_PART_SUFFIXES};
 use segface::{ErrorKind, ImageView};
 
 fn write(path: &Path, text: &str) {
@@ -464,10 +462,12 @@ fn helen_trains_an_eleven_class_head_under_the_reference_token_names() {
         "--output",
         s(&out),
     ]));
-    let weights = segface::weights::Weights::from_safetensors_file(&out.join("weights.safetensors")).unwrap();
+    let weights = segface::convert::Weights::from_safetensors_file(&out.join("weights.safetensors")).unwrap();
     let tokens: Vec<&str> = weights.names().filter(|n| n.ends_with("_token.weight")).collect();
-    let mut expected: Vec<String> =
-        segface::arch::FACE_PARTS_TOKEN_NAMES.iter().map(|n| segface::arch::token_key(n)).collect();
+    let mut expected: Vec<String> = segface::convert::arch::FACE_PARTS_TOKEN_NAMES
+        .iter()
+        .map(|n| segface::convert::arch::token_key(n))
+        .collect();
     expected.sort();
     assert_eq!(tokens, expected);
 
@@ -518,10 +518,10 @@ fn lapa_trains_through_its_face_warp() {
     let weights = out.join("weights.safetensors");
     let photo = astronaut_rgb();
     let view = ImageView::rgb(photo.as_raw(), photo.width(), photo.height()).unwrap();
-    let faces = detector().detect(&segface::frame::Frame::Packed(view), Default::default(), 0.5).unwrap();
+    let faces = detector().detect(&segface::Frame::Packed(view), Default::default(), 0.5).unwrap();
     let points = faces[0].landmarks;
     let model = segface::training::predict::model_from_weights::<segface::training::Cpu>(
-        &segface::weights::Weights::from_safetensors_file(&weights).unwrap(),
+        &segface::convert::Weights::from_safetensors_file(&weights).unwrap(),
         &Default::default(),
     )
     .unwrap();

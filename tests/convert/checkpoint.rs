@@ -1,10 +1,10 @@
 //! Reading the reference's checkpoint format, and the model description against the reference's
 //! key list and parameter count.
 
-mod common;
+use crate::common;
 
 use common::*;
-use segface::arch;
+use segface::convert::arch;
 
 /// (name, shape) of every float tensor in the reference key list.
 fn reference_float_keys() -> Vec<(String, Vec<usize>)> {
@@ -46,7 +46,7 @@ fn model_description_equals_the_reference_state_dict() {
 #[cfg(feature = "convert")]
 #[test]
 fn published_checkpoint_format_is_read_without_python() {
-    let weights = segface::checkpoint::read_torch_checkpoint(&checkpoint_path()).unwrap();
+    let weights = segface::convert::read_torch_checkpoint(&checkpoint_path()).unwrap();
     // 431 entries in the state dict, 52 of them int64 BatchNorm counters.
     assert_eq!(weights.len(), reference_float_keys().len());
     weights.check_against(&arch::mobilenet_keys(19)).unwrap();
@@ -62,23 +62,23 @@ fn broken_checkpoints_are_clear_errors() {
     let bytes = std::fs::read(checkpoint_path()).unwrap();
     let truncated = dir.join("truncated.pt");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    let err = segface::checkpoint::read_torch_checkpoint(&truncated).unwrap_err();
+    let err = segface::convert::read_torch_checkpoint(&truncated).unwrap_err();
     assert_eq!(err.kind(), segface::ErrorKind::InvalidModel, "{err}");
 
     let garbage = dir.join("garbage.pt");
     std::fs::write(&garbage, b"this is not a checkpoint").unwrap();
-    let err = segface::checkpoint::read_torch_checkpoint(&garbage).unwrap_err();
+    let err = segface::convert::read_torch_checkpoint(&garbage).unwrap_err();
     assert_eq!(err.kind(), segface::ErrorKind::InvalidModel, "{err}");
 
-    let err = segface::checkpoint::read_torch_checkpoint(&dir.join("missing.pt")).unwrap_err();
+    let err = segface::convert::read_torch_checkpoint(&dir.join("missing.pt")).unwrap_err();
     assert_eq!(err.kind(), segface::ErrorKind::Io, "{err}");
 }
 
 #[cfg(feature = "convert")]
 #[test]
 fn missing_unknown_and_misshapen_weights_are_named() {
-    use segface::export::{export_mobilenet, ExportOptions};
-    use segface::weights::{WeightTensor, Weights};
+    use segface::convert::{export_mobilenet, ExportOptions};
+    use segface::convert::{WeightTensor, Weights};
     let keys = arch::mobilenet_keys(19);
     let options = ExportOptions::new(256);
 

@@ -5,19 +5,19 @@
 //! (every stage padded); its weights save back unchanged; and it trains.
 #![cfg(all(feature = "training", feature = "convert"))]
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use burn::tensor::{Tensor, TensorData};
 use common::*;
-use segface::arch::swin::{swin_keys, SwinConfig};
+use segface::convert::arch::swin::{swin_keys, SwinConfig};
+use segface::convert::Weights;
 use segface::training::model::Architecture;
 use segface::training::synthetic::SyntheticFaces;
 use segface::training::train::{train, TrainOptions};
 use segface::training::{Cpu, CpuTrain, SegFace};
-use segface::weights::Weights;
 
 fn fixture(name: &str) -> PathBuf {
     fixtures().join("swin_reduced_seed2").join(name)
@@ -84,7 +84,7 @@ fn swin_b_has_the_reference_keys_shapes_and_parameter_count() {
 #[test]
 fn the_configuration_is_read_off_the_weights() {
     assert_eq!(Architecture::of_weights(&reduced_weights()).unwrap(), Architecture::Swin(reduced_config()));
-    let mobilenet = segface::checkpoint::read_torch_checkpoint(&checkpoint_path()).unwrap();
+    let mobilenet = segface::convert::read_torch_checkpoint(&checkpoint_path()).unwrap();
     assert_eq!(Architecture::of_weights(&mobilenet).unwrap(), Architecture::MobileNetV3);
 }
 

@@ -3,7 +3,7 @@
 //! alignment matrix, both sampling grids, and images sampled through them.
 #![cfg(feature = "training")]
 
-mod common;
+use crate::common;
 
 use burn::tensor::{Tensor, TensorData};
 use common::*;

@@ -2,13 +2,13 @@
 //! checkpoint the converter and the runtime accept, and resumes exactly where it stopped.
 #![cfg(all(feature = "training", feature = "convert"))]
 
-mod common;
+use crate::common;
 
 use common::*;
+use segface::convert::Weights;
 use segface::training::synthetic::SyntheticFaces;
 use segface::training::train::{train, TrainOptions};
 use segface::training::{CpuTrain, SegFace};
-use segface::weights::Weights;
 
 const R: usize = 64;
 
@@ -57,7 +57,7 @@ fn overfits_drawn_faces() {
         .per_class
         .iter()
         .enumerate()
-        .filter_map(|(c, s)| s.iou.map(|v| format!("{}: {:.3}", segface::classes::CELEBA_CLASSES[c], v)))
+        .filter_map(|(c, s)| s.iou.map(|v| format!("{}: {:.3}", segface::CELEBA_CLASSES[c], v)))
         .collect();
     println!("per-class IoU after training: {}", per_class.join(", "));
     for r in history.iter().filter(|r| r.val_mean_iou.is_some()) {
@@ -108,8 +108,9 @@ fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does_and_exports() {
     // The checkpoint's weights go through the converter to the runtime unchanged.
     let dir = scratch("resumed");
     let weights = Weights::from_safetensors_file(&dir.join("weights.safetensors")).unwrap();
-    let onnx = segface::export::export_mobilenet(&weights, &segface::export::ExportOptions::new(R)).unwrap();
-    let runtime = segface::Model::from_bytes(&onnx).unwrap();
+    let onnx =
+        segface::convert::export_mobilenet(&weights, &segface::convert::ExportOptions::new(R)).unwrap();
+    let runtime = segface::Model::load_with(&onnx, &segface::LoadOptions::default()).unwrap();
     let sample = segface::training::data::Samples::get(&data, 0, R).unwrap();
     let view = segface::ImageView::rgb(&sample.rgb, R as u32, R as u32).unwrap();
     let runtime_labels = runtime.session().unwrap().parse(&view).unwrap().labels;

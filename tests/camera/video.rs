@@ -3,12 +3,12 @@
 //! detector runs on one frame in `detect_every`; faces are followed and their crops smoothed.
 #![cfg(feature = "convert")]
 
-mod common;
+use crate::common;
 
 use common::*;
-use segface::frame::{Face, FaceBox, Frame, Orientation};
-use segface::outputs::{Outputs, PlaneMut};
 use segface::{ErrorKind, ImageView, VideoOptions, VideoSession};
+use segface::{Face, FaceBox, Frame, Orientation};
+use segface::{Outputs, PlaneMut};
 
 fn labels_of(video: &mut VideoSession, img: &image::RgbImage, faces: Option<&[Face]>) -> Vec<u8> {
     let (w, h) = (img.width() as usize, img.height() as usize);
@@ -26,12 +26,11 @@ fn still_labels(img: &image::RgbImage, faces: &[Face]) -> Vec<u8> {
     model_256()
         .session()
         .unwrap()
-        .parse_faces_into(
+        .parse_frame(
             &Frame::Packed(view),
             Orientation::default(),
             faces,
-            &mut labels,
-            img.width() as usize,
+            &mut Outputs::label_map(&mut labels, img.width() as usize),
         )
         .unwrap();
     labels

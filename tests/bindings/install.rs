@@ -3,7 +3,7 @@
 //! (static library), each parsing the reference input like the goldens.
 #![cfg(feature = "convert")]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
