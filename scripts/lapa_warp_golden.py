@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes tests/fixtures/lapa_warp_r64.safetensors: the LaPa face warp of spec section 9 computed
 independently in NumPy (float32 like the reference, np.linalg.inv for the 3 x 3 inverse), for
-tests/training_warp.rs to hold the Rust implementation to.
+tests/training/warp.rs to hold the Rust implementation to.
 
 Spec 9 in short: a least-squares similarity M from the 5 landmarks to the template (given for a
 512 frame, normalised p / 256 - 1, mapped to (p + 1) (R - 1) / 2); the input grid maps each
