@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the release static libraries for Android (aarch64-linux-android, with the JNI entry points)
 # and iOS (aarch64-apple-ios) on Linux, without the NDK or Xcode: Debian's clang 16 assembles
-# tract's arm64 kernels. CI runs this to prove the mobile targets build; apps build with
+# tract's arm64 kernels. CI runs it with --check for both targets; apps build with
 # android/build-rust.sh (cargo-ndk) and ios/build-xcframework.sh (Xcode) instead.
 #
 # Prints each library's size as built and with debug sections stripped, and fails if tract's SDOT
@@ -10,8 +10,8 @@
 #
 # usage: scripts/build-mobile-staticlibs.sh [--check] [triple ...]   (default: both)
 #   --check: type-check the library for the targets instead of building it (`cargo check` still
-#   runs tract's build script, so the arm64 kernels are assembled and the SDOT check holds); CI
-#   builds the Android library and checks the iOS one, as both share the arm64 code generation.
+#   runs tract's build script, so the arm64 kernels are assembled and the SDOT check holds). CI
+#   checks both: the arm64 code generation is built and run by its qemu tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
