@@ -1,9 +1,9 @@
 //! What a PyTorch checkpoint must look like before any of it is unpickled or allocated for.
 //!
 //! A `.pt` file is a zip archive whose `data.pkl` is a pickle program. Unpickling an untrusted
-//! program can ask for any Python global, and even a reader that never executes code (candle's)
-//! can be driven to exponential memory use by duplicating memoised containers, or to a huge
-//! allocation by a tensor whose shape exceeds its storage. So before candle reads anything we:
+//! program can ask for any Python global, and even a reader that never executes code (ours, in
+//! `pickle.rs`) can be driven to exponential memory use by duplicating memoised containers, or to
+//! a huge allocation by a tensor whose shape exceeds its storage. So before anything is read we:
 //!
 //! - accept only uncompressed ("stored") zip entries, as `torch.save` writes them, which rules out
 //!   zip bombs, and bound their number and sizes by the file's own size;
@@ -45,11 +45,14 @@ const MAX_PICKLE_BYTES: u64 = 64 << 20;
 /// Most values (counting every element of every container) the pickle may describe.
 pub const MAX_PICKLE_NODES: u64 = 10_000_000;
 
-/// What screening found: every entry's size (to check tensor shapes against their storage) and
-/// the globals the pickle uses.
+/// What screening found: every entry's size (to check tensor shapes against their storage), the
+/// globals the pickle uses, and the pickle itself with the directory it sits in (the storages are
+/// `<dir>data/<key>`).
 pub struct ScreenedArchive {
     pub entry_sizes: HashMap<String, u64>,
     pub globals: Vec<String>,
+    pub pickle: Vec<u8>,
+    pub pickle_dir: String,
 }
 
 fn bad(message: impl Into<String>) -> Error {
@@ -88,13 +91,15 @@ pub fn screen_checkpoint<R: Read + Seek>(file: R, file_len: u64) -> Result<Scree
     }
     let index = pickle_index.ok_or_else(|| bad("the archive has no data.pkl (not a torch.save file)"))?;
     let entry = archive.by_index(index).map_err(|e| bad(format!("data.pkl: {e}")))?;
+    let name = entry.name().map_err(|e| bad(format!("data.pkl: {e}")))?;
+    let pickle_dir = name.strip_suffix("data.pkl").unwrap_or_default().to_string();
     if entry.size() > MAX_PICKLE_BYTES {
         return Err(bad(format!("data.pkl has {} bytes (at most {MAX_PICKLE_BYTES})", entry.size())));
     }
     let mut program = Vec::with_capacity(entry.size() as usize);
     entry.take(MAX_PICKLE_BYTES).read_to_end(&mut program).map_err(|e| bad(format!("data.pkl: {e}")))?;
     let globals = screen_pickle(&program)?;
-    Ok(ScreenedArchive { entry_sizes, globals })
+    Ok(ScreenedArchive { entry_sizes, globals, pickle: program, pickle_dir })
 }
 
 /// A value on the modelled stack: how many nodes it would hold, and its text if it is a string

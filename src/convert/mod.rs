@@ -24,6 +24,7 @@ pub(crate) mod checkpoint_screen;
 pub(crate) mod export;
 #[cfg(feature = "fetch")]
 pub(crate) mod fetch;
+pub(crate) mod pickle;
 pub(crate) mod weights;
 
 pub use checkpoint::{read_torch_checkpoint, STATE_DICT_KEY};
