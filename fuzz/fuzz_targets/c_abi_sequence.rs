@@ -5,8 +5,8 @@
 
 use std::ffi::{c_char, CStr};
 
-use libfuzzer_sys::fuzz_target;
 use segface::ffi::*;
+use segface_fuzz::fuzz_target;
 
 fn check(status: SegfaceStatus) {
     assert_ne!(status, SegfaceStatus::ErrInternal, "a panic was caught inside segface");

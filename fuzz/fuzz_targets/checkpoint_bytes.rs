@@ -2,7 +2,7 @@
 //! a disallowed global or an allocation the file does not back.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+use segface_fuzz::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     // The reader takes a path, as the converter does.

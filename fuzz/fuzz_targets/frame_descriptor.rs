@@ -4,8 +4,8 @@
 //! success fill every label of the frame.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
 use segface::ffi::*;
+use segface_fuzz::fuzz_target;
 use segface_fuzz::{Reader, CANARY};
 
 const LIMIT: usize = 1 << 18;

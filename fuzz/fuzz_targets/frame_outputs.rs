@@ -4,8 +4,8 @@
 //! internally, and on success fill every requested pixel.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
 use segface::ffi::*;
+use segface_fuzz::fuzz_target;
 use segface_fuzz::{Reader, CANARY};
 
 /// Room after every buffer, checked for writes past the length the call was given.

@@ -3,8 +3,8 @@
 //! label buffer or between label rows, never panic internally, and on success fill every label.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
 use segface::ffi::*;
+use segface_fuzz::fuzz_target;
 use segface_fuzz::CANARY;
 
 fn u32_at(data: &[u8], at: usize) -> u32 {

@@ -4,14 +4,15 @@
 //! tract panics on some malformed graphs; `Model::load_with` catches those (that is the
 //! library's guarantee), so this target tolerates panics caught inside the library and fails on
 //! anything that escapes or aborts. Panics found this way that a check can prevent are prevented
-//! in `src/model_screen.rs` (e.g. values that nothing produces).
+//! in `src/runtime/screen.rs` (e.g. values that nothing produces).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
 use segface::{ImageView, Model};
+use segface_fuzz::fuzz_target;
 
 fuzz_target!(init: {
-    // libfuzzer-sys aborts on every panic, even a caught one; keep its check for escaping ones.
+    // Only escaping panics are crashes (the harness aborts on those); silence the messages of
+    // the ones the library catches, which are many and expected.
     std::panic::set_hook(Box::new(|_| {}));
 }, |data: &[u8]| {
     let Ok(model) = Model::load_with(data, &segface::LoadOptions::default()) else { return };

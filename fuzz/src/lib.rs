@@ -1,7 +1,44 @@
-//! Small, valid inputs for the fuzz targets: a tiny model that passes every check and loads in
-//! milliseconds (so the C ABI targets reach inference), and a tiny checkpoint in the published
-//! torch.save layout (so the checkpoint target starts from a file that reads; shared with the
-//! tests).
+//! The fuzz targets' harness ([`fuzz_target!`]) and their small, valid inputs: a tiny model that
+//! passes every check and loads in milliseconds (so the C ABI targets reach inference), and a
+//! tiny checkpoint in the published torch.save layout (so the checkpoint target starts from a
+//! file that reads; shared with the tests).
+//!
+//! The targets are libFuzzer programs: `scripts/fuzz.sh` compiles them with coverage and
+//! AddressSanitizer and links LLVM's libFuzzer runtime, which calls `LLVMFuzzerTestOneInput`.
+
+/// Defines a libFuzzer target: `fuzz_target!(|data: &[u8]| { ... })`, optionally with an
+/// `init: { ... }` block run once before the first input.
+///
+/// A panic that escapes the body aborts the process, which libFuzzer reports as a crash and saves
+/// the input for; panics that segface catches itself (its guarantee at the API) are not crashes.
+#[macro_export]
+macro_rules! fuzz_target {
+    (init: $init:block, |$data:ident: &[u8]| $body:block) => {
+        #[unsafe(no_mangle)]
+        pub extern "C" fn LLVMFuzzerInitialize(
+            _argc: *mut std::ffi::c_int,
+            _argv: *mut *mut *mut std::ffi::c_char,
+        ) -> std::ffi::c_int {
+            $init
+            0
+        }
+        $crate::fuzz_target!(|$data: &[u8]| $body);
+    };
+    (|$data:ident: &[u8]| $body:block) => {
+        /// # Safety
+        /// libFuzzer passes `size` readable bytes at `data` (or a null or dangling pointer with
+        /// `size` 0).
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn LLVMFuzzerTestOneInput(data: *const u8, size: usize) -> std::ffi::c_int {
+            let $data: &[u8] =
+                if size == 0 { &[] } else { unsafe { std::slice::from_raw_parts(data, size) } };
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || $body)).is_err() {
+                std::process::abort();
+            }
+            0
+        }
+    };
+}
 
 #[path = "../../tests/common/torch_files.rs"]
 pub mod torch_files;
