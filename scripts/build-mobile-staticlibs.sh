@@ -9,9 +9,10 @@
 # probe, so the assembler is told the architecture with -Wa,-march).
 #
 # usage: scripts/build-mobile-staticlibs.sh [--check] [triple ...]   (default: both)
-#   --check: type-check the library for the targets instead of building it (`cargo check` still
-#   runs tract's build script, so the arm64 kernels are assembled and the SDOT check holds). CI
-#   checks both: the arm64 code generation is built and run by its qemu tests.
+#   --check: type-check and lint the library for the targets instead of building it (`cargo
+#   clippy -- -D warnings`, which still runs tract's build script, so the arm64 kernels are
+#   assembled and the SDOT check holds). CI checks both: the arm64 code generation is built and
+#   run by its qemu tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,16 +31,17 @@ ASM_ARCH="-Wa,-march=armv8.2-a+dotprod"
 build() { # triple, clang target, features
     local triple=$1 clang_target=$2 features=$3 var=${1//-/_} profile_dir
     echo "--- $triple ($mode)"
-    local cargo_step=(rustc --lib --release --crate-type staticlib)
+    local cargo_step=(rustc --lib --release --crate-type staticlib) lints=()
     profile_dir=release
     if [ "$mode" = check ]; then
-        cargo_step=(check --lib)
+        cargo_step=(clippy --lib)
+        lints=(-- -D warnings)
         profile_dir=debug
     fi
     env "CC_$var=$CLANG" "CFLAGS_$var=--target=$clang_target $ASM_ARCH" "AR_$var=$AR" \
         SDKROOT="$sdk_stub" \
         cargo "${cargo_step[@]}" --quiet --target "$triple" \
-        --no-default-features ${features:+--features "$features"}
+        --no-default-features ${features:+--features "$features"} "${lints[@]}"
     local linalg_out
     linalg_out=$(ls -td target/"$triple"/$profile_dir/build/tract-linalg-*/out | head -1)
     if [ ! -f "$linalg_out/libarm64simd_dot.a" ]; then
@@ -47,7 +49,7 @@ build() { # triple, clang target, features
         exit 1
     fi
     if [ "$mode" = check ]; then
-        echo "$triple: the library type-checks and tract's arm64 kernels (SDOT included) assemble"
+        echo "$triple: the library type-checks without lints and tract's arm64 kernels (SDOT included) assemble"
         return
     fi
     local lib=target/$triple/$profile_dir/libsegface.a

@@ -18,10 +18,14 @@ pub fn repo() -> PathBuf {
 }
 
 /// The features this test binary was built with, plus `jni`: building the library with them
-/// reuses every compiled dependency (other feature sets would rebuild many of them).
+/// reuses every compiled dependency, and when the tests were built with `jni` (as CI and the
+/// README build them) the library itself is the one `cargo test` built.
 pub fn library_features() -> Vec<&'static str> {
     let mut features = vec!["jni"];
     for (enabled, name) in [
+        // Named explicitly: with `--no-default-features`, only the same feature list, `default`
+        // included, is the same build.
+        (cfg!(feature = "default"), "default"),
         (cfg!(feature = "convert"), "convert"),
         (cfg!(feature = "fetch"), "fetch"),
         (cfg!(feature = "eval"), "eval"),
