@@ -35,10 +35,13 @@ pub fn planned_memory(model: &Model) -> Result<PlannedMemory> {
     Ok(PlannedMemory { peak_bytes, tract_order_peak_bytes })
 }
 
-/// Time spent in one operator class per run.
+/// Time spent in one operator class per run. Nodes of one operator that compute in different
+/// float types are different classes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpClassTime {
     pub op: String,
+    /// What it computes in: `"f16"` or `"f32"` (see [`NodeTime::arithmetic`]).
+    pub arithmetic: &'static str,
     /// Nodes of this class in the plan.
     pub nodes: usize,
     /// Mean milliseconds per run.
@@ -59,6 +62,10 @@ impl OpClassTime {
 pub struct NodeTime {
     pub name: String,
     pub op: String,
+    /// `"f16"` when the node's float inputs (or, without any, its outputs) are half precision,
+    /// else `"f32"`. segface's own operators take float32 inputs even in an f16 model (the
+    /// conversions sit at their edges), so this is what the node's arithmetic runs in.
+    pub arithmetic: &'static str,
     pub ms: f64,
     pub macs: u64,
     /// The shapes of its inputs, e.g. `16384x256 32x8`, to tell same-named classes apart.
@@ -77,6 +84,18 @@ fn input_shapes(model: &TypedModel, node: &TypedNode) -> String {
     let Ok(facts) = model.node_input_facts(node.id) else { return String::new() };
     let dims = |f: &TypedFact| f.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
     facts.iter().map(|f| dims(f)).collect::<Vec<_>>().join(" ")
+}
+
+/// What a node computes in (see [`NodeTime::arithmetic`]).
+fn node_arithmetic(model: &TypedModel, node: &TypedNode) -> &'static str {
+    let inputs = model.node_input_facts(node.id).map(|facts| facts.iter().map(|f| f.datum_type).collect());
+    let outputs = node.outputs.iter().map(|o| o.fact.datum_type);
+    let float = inputs.unwrap_or_else(|_| Vec::new()).into_iter().chain(outputs).find(|dt| dt.is_float());
+    if float == Some(DatumType::F16) {
+        "f16"
+    } else {
+        "f32"
+    }
 }
 
 /// Multiply-accumulates of one node as tract's cost model counts them (`Cost::FMA`).
@@ -109,12 +128,14 @@ pub(crate) fn profile(
 ) -> Result<Profile> {
     let input = engine.filled_input(fill)?;
     let (state, executor) = engine.state_and_executor();
-    let described: HashMap<usize, (u64, String)> = {
+    let described: HashMap<usize, (u64, String, &'static str)> = {
         let model = state.model();
         model
             .nodes()
             .iter()
-            .map(|node| (node.id, (node_macs(model, node), input_shapes(model, node))))
+            .map(|node| {
+                (node.id, (node_macs(model, node), input_shapes(model, node), node_arithmetic(model, node)))
+            })
             .collect()
     };
     let mut per_node: HashMap<usize, (String, String, f64)> = HashMap::new();
@@ -135,18 +156,21 @@ pub(crate) fn profile(
         .map_err(|e| Error::engine(ErrorKind::Inference, "profiled inference failed", e))?;
     }
     let runs = runs.max(1) as f64;
-    let mut classes: HashMap<String, (usize, f64, u64)> = HashMap::new();
+    let mut classes: HashMap<(String, &'static str), (usize, f64, u64)> = HashMap::new();
     let mut nodes = Vec::new();
     for (id, (name, op, ms)) in per_node {
-        let (node_macs, inputs) = described.get(&id).cloned().unwrap_or_default();
-        let class = classes.entry(op.clone()).or_default();
+        let (node_macs, inputs, arithmetic) =
+            described.get(&id).cloned().unwrap_or((0, String::new(), "f32"));
+        let class = classes.entry((op.clone(), arithmetic)).or_default();
         class.0 += 1;
         class.1 += ms / runs;
         class.2 += node_macs;
-        nodes.push(NodeTime { name, op, ms: ms / runs, macs: node_macs, inputs });
+        nodes.push(NodeTime { name, op, arithmetic, ms: ms / runs, macs: node_macs, inputs });
     }
-    let mut classes: Vec<OpClassTime> =
-        classes.into_iter().map(|(op, (nodes, ms, macs))| OpClassTime { op, nodes, ms, macs }).collect();
+    let mut classes: Vec<OpClassTime> = classes
+        .into_iter()
+        .map(|((op, arithmetic), (nodes, ms, macs))| OpClassTime { op, arithmetic, nodes, ms, macs })
+        .collect();
     classes.sort_by(|a, b| b.ms.total_cmp(&a.ms));
     nodes.sort_by(|a, b| b.ms.total_cmp(&a.ms));
     let total_ms = classes.iter().map(|c| c.ms).sum();

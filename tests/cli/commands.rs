@@ -150,6 +150,45 @@ fn bench_runs_the_main_job_with_built_in_weights() {
     }
 }
 
+#[test]
+fn bench_json_is_one_object_for_scripts() {
+    let out = ok(&segface(&[
+        "bench",
+        "--resolution",
+        "64",
+        "--iters",
+        "3",
+        "--threads",
+        "2",
+        "--profile",
+        "--json",
+    ]));
+    let report: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(report["resolution"], 64);
+    assert_eq!(report["threads"], 2);
+    assert_eq!(report["precision"], "f32");
+    assert_eq!(report["frame"], "640x480");
+    let number = |key: &str| report[key].as_f64().unwrap_or_else(|| panic!("{key} in {report}"));
+    let (load, first, median, p90) =
+        (number("load_ms"), number("first_result_ms"), number("median_ms"), number("p90_ms"));
+    assert!(load > 0.0 && first > load && median > 0.0 && p90 >= median, "{report}");
+    assert!((number("fps") - 1000.0 / median).abs() < 1e-6 * number("fps"), "{report}");
+    assert!(report["peak_rss_mb"].as_f64().is_some_and(|mb| mb > 1.0), "{report}");
+    let classes = report["profile"].as_array().expect("a profile list");
+    assert!(!classes.is_empty());
+    let mut gmac = 0.0;
+    for class in classes {
+        assert!(class["class"].as_str().is_some_and(|c| !c.is_empty()), "{class}");
+        assert!(class["nodes"].as_u64().is_some_and(|n| n >= 1), "{class}");
+        assert!(class["ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{class}");
+        assert_eq!(class["arithmetic"], "f32", "a float32 model computes in f32: {class}");
+        gmac += class["gmac"].as_f64().unwrap();
+    }
+    assert!(gmac > 0.0, "{report}");
+    // --detect's frame-path figures are text only.
+    assert!(!segface(&["bench", "--json", "--detect"]).status.success());
+}
+
 /// Serves `body` to `requests` connections on loopback and returns the base URL.
 fn serve(body: Vec<u8>, requests: usize) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -82,6 +82,15 @@ pub(crate) fn bench(
     let parse_peak_live = alloc_stats::take_peak_live();
     times.sort_by(|a, b| a.total_cmp(b));
     let median = percentile(&times, 0.5);
+    if extras.json {
+        let profile = match extras.profile {
+            true => Some(session.profile(&view, iters)?),
+            false => None,
+        };
+        let report = json_report(&source, &model, &extras, (w, h), iters, load_ms, first_ms, &times, profile);
+        println!("{report}");
+        return Ok(());
+    }
     println!("model:              {source}");
     println!(
         "resolution:         {0}x{0}, frame {w}x{h}, {1} thread(s), {2}",
@@ -126,12 +135,63 @@ pub(crate) fn bench(
     Ok(())
 }
 
-/// What `bench` measures besides the parse.
+/// What `bench` measures besides the parse, and how it reports.
 pub(crate) struct BenchExtras {
     pub(crate) detect: bool,
     pub(crate) profile: bool,
     pub(crate) threads: usize,
     pub(crate) precision: Precision,
+    /// One JSON object instead of text (for scripts and device farms; see docs/performance.md).
+    pub(crate) json: bool,
+}
+
+/// `bench --json`: one object with the parse's figures and, with `--profile`, the time per
+/// operator class. `first_result_ms` counts from the start of the load, as the text report's
+/// "load to first result" does; `peak_rss_mb` is null where the platform does not tell.
+#[allow(clippy::too_many_arguments)]
+fn json_report(
+    source: &str,
+    model: &Model,
+    extras: &BenchExtras,
+    (w, h): (u32, u32),
+    iters: usize,
+    load_ms: f64,
+    first_ms: f64,
+    sorted_times: &[f64],
+    profile: Option<segface::internals::Profile>,
+) -> serde_json::Value {
+    let median = percentile(sorted_times, 0.5);
+    let mut report = serde_json::json!({
+        "model": source,
+        "resolution": model.info().resolution,
+        "frame": format!("{w}x{h}"),
+        "threads": extras.threads,
+        "precision": model.info().precision.name(),
+        "iters": iters,
+        "load_ms": load_ms,
+        "first_result_ms": load_ms + first_ms,
+        "median_ms": median,
+        "p90_ms": percentile(sorted_times, 0.9),
+        "fps": 1000.0 / median,
+        "peak_rss_mb": peak_rss_mb(),
+    });
+    if let Some(profile) = profile {
+        let classes: Vec<serde_json::Value> = profile
+            .classes
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "class": c.op,
+                    "nodes": c.nodes,
+                    "ms": c.ms,
+                    "gmac": c.macs as f64 / 1e9,
+                    "arithmetic": c.arithmetic,
+                })
+            })
+            .collect();
+        report["profile"] = classes.into();
+    }
+    report
 }
 
 fn print_profile(profile: &segface::internals::Profile, threads: usize) {
@@ -149,13 +209,14 @@ fn print_profile(profile: &segface::internals::Profile, threads: usize) {
         "profile (mean per run by operator class on {threads} thread(s); GMAC from tract's cost model):"
     );
     println!(
-        "  {:<34} {:>5} {:>9} {:>6} {:>7} {:>8} {:>7}",
-        "class", "nodes", "ms", "time", "GMAC", "GFLOP/s", "peak"
+        "  {:<34} {:>4} {:>5} {:>9} {:>6} {:>7} {:>8} {:>7}",
+        "class", "", "nodes", "ms", "time", "GMAC", "GFLOP/s", "peak"
     );
     for c in &profile.classes {
         println!(
-            "  {:<34} {:>5} {:>9.1} {:>5.1}% {:>7.3} {:>8.1} {}",
+            "  {:<34} {:>4} {:>5} {:>9.1} {:>5.1}% {:>7.3} {:>8.1} {}",
             c.op,
+            c.arithmetic,
             c.nodes,
             c.ms,
             100.0 * c.ms / profile.total_ms,
@@ -165,10 +226,17 @@ fn print_profile(profile: &segface::internals::Profile, threads: usize) {
         );
     }
     let macs: u64 = profile.classes.iter().map(|c| c.macs).sum();
-    let total = segface::internals::OpClassTime { op: "total".into(), nodes: 0, ms: profile.total_ms, macs };
+    let total = segface::internals::OpClassTime {
+        op: "total".into(),
+        arithmetic: "",
+        nodes: 0,
+        ms: profile.total_ms,
+        macs,
+    };
     println!(
-        "  {:<34} {:>5} {:>9.1} {:>6} {:>7.3} {:>8.1} {}",
+        "  {:<34} {:>4} {:>5} {:>9.1} {:>6} {:>7.3} {:>8.1} {}",
         "total",
+        "",
         "",
         total.ms,
         "",

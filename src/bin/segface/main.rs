@@ -171,6 +171,11 @@ enum Command {
         /// Arithmetic of tract's operators: f32, or f16 on CPUs with native f16 (ARMv8.2-A).
         #[arg(long, default_value = "f32")]
         precision: Precision,
+        /// Print one JSON object (model, resolution, threads, precision, load_ms,
+        /// first_result_ms, median_ms, p90_ms, fps, peak_rss_mb; with --profile, a `profile`
+        /// list of {class, nodes, ms, gmac, arithmetic}) instead of text.
+        #[arg(long, conflicts_with = "detect")]
+        json: bool,
     },
     /// Parse many frames in one process through the C ABI and report whether memory stays flat.
     Soak {
@@ -283,13 +288,15 @@ fn main() -> ExitCode {
             };
             eval::eval(eval::EvalArgs { dataset, root, split, predictor, limit, json, save_predictions })
         }
-        Command::Bench { model, resolution, iters, image, detect, profile, threads, precision } => bench(
-            model.as_deref(),
-            resolution,
-            iters,
-            image.as_deref(),
-            BenchExtras { detect, profile, threads, precision },
-        ),
+        Command::Bench { model, resolution, iters, image, detect, profile, threads, precision, json } => {
+            bench(
+                model.as_deref(),
+                resolution,
+                iters,
+                image.as_deref(),
+                BenchExtras { detect, profile, threads, precision, json },
+            )
+        }
         Command::Fetch { name, url, sha256, output, weights } => {
             fetch::fetch_model(&name, url, sha256, output, weights)
         }
