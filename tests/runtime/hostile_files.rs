@@ -233,8 +233,8 @@ fn bit_flips_in_the_pickle_never_panic() {
 }
 
 /// Regression (found while writing the fuzz seeds): a bare state dict, as
-/// `torch.save(model.state_dict())` writes it, was refused because candle errors on the missing
-/// `state_dict_backbone` key instead of returning nothing.
+/// `torch.save(model.state_dict())` writes it, was refused because the reader errored on the
+/// missing `state_dict_backbone` key instead of returning nothing.
 #[test]
 fn a_bare_state_dict_is_read() {
     let path = scratch("hostile_checkpoints").join("bare_state_dict.pt");
