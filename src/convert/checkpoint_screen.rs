@@ -167,14 +167,17 @@ impl Machine {
     }
 }
 
-/// A cursor over the pickle bytes.
-struct Cursor<'a> {
+/// A cursor over the pickle bytes (shared with the reader in `pickle.rs`).
+pub(crate) struct Cursor<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn take(&mut self, n: u64) -> Result<&'a [u8]> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Cursor { bytes, pos: 0 }
+    }
+    pub(crate) fn take(&mut self, n: u64) -> Result<&'a [u8]> {
         let n = usize::try_from(n).map_err(|_| bad("malformed pickle (length)"))?;
         let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
         let end = end.ok_or_else(|| bad("truncated pickle"))?;
@@ -182,22 +185,40 @@ impl<'a> Cursor<'a> {
         self.pos = end;
         Ok(out)
     }
-    fn uint(&mut self, n: usize) -> Result<u64> {
+    pub(crate) fn uint(&mut self, n: usize) -> Result<u64> {
         let raw = self.take(n as u64)?;
         Ok(raw.iter().rev().fold(0u64, |acc, &b| (acc << 8) | b as u64))
     }
-    fn line(&mut self) -> Result<&'a str> {
+    pub(crate) fn line(&mut self) -> Result<&'a str> {
         let rest = &self.bytes[self.pos..];
         let len = rest.iter().position(|&b| b == b'\n').ok_or_else(|| bad("truncated pickle"))?;
         self.pos += len + 1;
         std::str::from_utf8(&rest[..len]).map_err(|_| bad("malformed pickle (text is not UTF-8)"))
+    }
+    /// The memo slot a PUT, BINPUT, LONG_BINPUT or MEMOIZE (`op`) stores to; MEMOIZE takes the
+    /// next one, `memo_len`.
+    pub(crate) fn put_index(&mut self, op: u8, memo_len: usize) -> Result<u64> {
+        match op {
+            b'q' => self.uint(1),
+            b'r' => self.uint(4),
+            b'p' => self.line()?.trim().parse().map_err(|_| bad("malformed pickle (PUT index)")),
+            _ => Ok(memo_len as u64),
+        }
+    }
+    /// The memo slot a GET, BINGET or LONG_BINGET (`op`) reads.
+    pub(crate) fn get_index(&mut self, op: u8) -> Result<u64> {
+        match op {
+            b'h' => self.uint(1),
+            b'j' => self.uint(4),
+            _ => self.line()?.trim().parse().map_err(|_| bad("malformed pickle (GET index)")),
+        }
     }
 }
 
 /// Walks a pickle program; returns the globals it uses (all allowed) or the reason to refuse it.
 pub fn screen_pickle(program: &[u8]) -> Result<Vec<String>> {
     let mut m = Machine { stack: Vec::new(), memo: HashMap::new(), globals: Vec::new() };
-    let mut c = Cursor { bytes: program, pos: 0 };
+    let mut c = Cursor::new(program);
     loop {
         let op = *c.take(1)?.first().unwrap();
         match op {
@@ -349,21 +370,12 @@ pub fn screen_pickle(program: &[u8]) -> Result<Vec<String>> {
             }
             // Memo.
             b'q' | b'r' | b'p' | 0x94 => {
-                let index = match op {
-                    b'q' => c.uint(1)?,
-                    b'r' => c.uint(4)?,
-                    b'p' => c.line()?.trim().parse().map_err(|_| bad("malformed pickle (PUT index)"))?,
-                    _ => m.memo.len() as u64,
-                };
+                let index = c.put_index(op, m.memo.len())?;
                 let top = m.top()?;
                 m.memo.insert(index, top);
             }
             b'h' | b'j' | b'g' => {
-                let index = match op {
-                    b'h' => c.uint(1)?,
-                    b'j' => c.uint(4)?,
-                    _ => c.line()?.trim().parse().map_err(|_| bad("malformed pickle (GET index)"))?,
-                };
+                let index = c.get_index(op)?;
                 let (n, text) = m.memo.get(&index).cloned().ok_or_else(|| bad("malformed pickle (memo)"))?;
                 m.push(n, text)?
             }

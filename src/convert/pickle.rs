@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::convert::checkpoint_screen::Cursor;
 use crate::error::{Error, Result};
 
 /// The element types of tensor storages (`torch.FloatStorage`, ...).
@@ -118,33 +119,15 @@ enum Slot {
 }
 
 struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+    c: Cursor<'a>,
     stack: Vec<Slot>,
     memo: HashMap<u64, Value>,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: u64) -> Result<&'a [u8]> {
-        let n = usize::try_from(n).map_err(|_| bad("length"))?;
-        let end =
-            self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| bad("truncated"))?;
-        let out = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(out)
-    }
-    fn uint(&mut self, n: u64) -> Result<u64> {
-        Ok(self.take(n)?.iter().rev().fold(0u64, |acc, &b| (acc << 8) | b as u64))
-    }
-    fn line(&mut self) -> Result<&'a str> {
-        let rest = &self.bytes[self.pos..];
-        let len = rest.iter().position(|&b| b == b'\n').ok_or_else(|| bad("truncated"))?;
-        self.pos += len + 1;
-        std::str::from_utf8(&rest[..len]).map_err(|_| bad("text is not UTF-8"))
-    }
-    fn text(&mut self, len_bytes: u64) -> Result<Value> {
-        let n = self.uint(len_bytes)?;
-        let raw = self.take(n)?;
+impl Reader<'_> {
+    fn text(&mut self, len_bytes: usize) -> Result<Value> {
+        let n = self.c.uint(len_bytes)?;
+        let raw = self.c.take(n)?;
         Ok(Value::Text(String::from_utf8_lossy(raw).into()))
     }
     fn push(&mut self, value: Value) {
@@ -251,35 +234,35 @@ fn persistent_load(pid: &Value) -> Result<Value> {
 
 /// Reads a pickle program (screened beforehand) to the value it builds.
 pub fn read_pickle(program: &[u8]) -> Result<Value> {
-    let mut r = Reader { bytes: program, pos: 0, stack: Vec::new(), memo: HashMap::new() };
+    let mut r = Reader { c: Cursor::new(program), stack: Vec::new(), memo: HashMap::new() };
     loop {
-        let op = r.take(1)?[0];
+        let op = r.c.take(1)?[0];
         match op {
-            0x80 => drop(r.take(1)?),
-            0x95 => drop(r.take(8)?),
+            0x80 => drop(r.c.take(1)?),
+            0x95 => drop(r.c.take(8)?),
             b'.' => return r.pop(),
             b'(' => r.stack.push(Slot::Mark),
             b'N' => r.push(Value::None),
             0x88 => r.push(Value::Bool(true)),
             0x89 => r.push(Value::Bool(false)),
             b'K' => {
-                let v = r.uint(1)? as i64;
+                let v = r.c.uint(1)? as i64;
                 r.push(Value::Int(v))
             }
             b'M' => {
-                let v = r.uint(2)? as i64;
+                let v = r.c.uint(2)? as i64;
                 r.push(Value::Int(v))
             }
             b'J' => {
-                let v = r.uint(4)? as u32 as i32 as i64;
+                let v = r.c.uint(4)? as u32 as i32 as i64;
                 r.push(Value::Int(v))
             }
             b'G' => {
-                r.take(8)?;
+                r.c.take(8)?;
                 r.push(Value::Opaque)
             }
             b'I' | b'L' => {
-                let line = r.line()?.trim_end_matches('L');
+                let line = r.c.line()?.trim_end_matches('L');
                 r.push(match line {
                     "00" => Value::Bool(false),
                     "01" => Value::Bool(true),
@@ -287,12 +270,12 @@ pub fn read_pickle(program: &[u8]) -> Result<Value> {
                 })
             }
             b'F' => {
-                r.line()?;
+                r.c.line()?;
                 r.push(Value::Opaque)
             }
             0x8a | 0x8b => {
-                let n = r.uint(if op == 0x8a { 1 } else { 4 })?;
-                let raw = r.take(n)?;
+                let n = r.c.uint(if op == 0x8a { 1 } else { 4 })?;
+                let raw = r.c.take(n)?;
                 let value = if raw.len() <= 8 {
                     // Little-endian two's complement, sign-extended.
                     let fill = if raw.last().is_some_and(|&b| b & 0x80 != 0) { 0xff } else { 0 };
@@ -321,20 +304,20 @@ pub fn read_pickle(program: &[u8]) -> Result<Value> {
                 r.push(v)
             }
             b'V' => {
-                let v = Value::Text(r.line()?.into());
+                let v = Value::Text(r.c.line()?.into());
                 r.push(v)
             }
             b'S' => {
-                let v = Value::Text(r.line()?.trim_matches(|c| c == '\'' || c == '"').into());
+                let v = Value::Text(r.c.line()?.trim_matches(|c| c == '\'' || c == '"').into());
                 r.push(v)
             }
             b'C' | b'B' | 0x8e | 0x96 => {
-                let n = r.uint(match op {
+                let n = r.c.uint(match op {
                     b'C' => 1,
                     b'B' => 4,
                     _ => 8,
                 })?;
-                r.take(n)?;
+                r.c.take(n)?;
                 r.push(Value::Opaque)
             }
             b']' => r.push(Value::List(Default::default())),
@@ -389,8 +372,8 @@ pub fn read_pickle(program: &[u8]) -> Result<Value> {
                 r.top()?;
             }
             b'c' => {
-                let module = r.line()?.into();
-                let name = r.line()?.into();
+                let module = r.c.line()?.into();
+                let name = r.c.line()?.into();
                 r.push(Value::Global(module, name))
             }
             0x93 => {
@@ -402,8 +385,8 @@ pub fn read_pickle(program: &[u8]) -> Result<Value> {
                 r.push(Value::Global(module, name))
             }
             b'i' => {
-                r.line()?;
-                r.line()?;
+                r.c.line()?;
+                r.c.line()?;
                 r.pop_to_mark()?;
                 r.push(Value::Opaque)
             }
@@ -446,21 +429,12 @@ pub fn read_pickle(program: &[u8]) -> Result<Value> {
                 r.push(v)
             }
             b'q' | b'r' | b'p' | 0x94 => {
-                let index = match op {
-                    b'q' => r.uint(1)?,
-                    b'r' => r.uint(4)?,
-                    b'p' => r.line()?.trim().parse().map_err(|_| bad("PUT index"))?,
-                    _ => r.memo.len() as u64,
-                };
+                let index = r.c.put_index(op, r.memo.len())?;
                 let v = r.top()?.clone();
                 r.memo.insert(index, v);
             }
             b'h' | b'j' | b'g' => {
-                let index = match op {
-                    b'h' => r.uint(1)?,
-                    b'j' => r.uint(4)?,
-                    _ => r.line()?.trim().parse().map_err(|_| bad("GET index"))?,
-                };
+                let index = r.c.get_index(op)?;
                 let v = r.memo.get(&index).cloned().ok_or_else(|| bad("memo"))?;
                 r.push(v)
             }
